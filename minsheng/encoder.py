@@ -1,0 +1,52 @@
+"""The multi-head transformer: one encoder, one linear head per task, mean-pooled sentence vector."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+
+class MultiHeadEncoder(nn.Module):
+    """Encoder + a head per task. Each training example teaches only the heads it has labels for (-100 = none)."""
+
+    def __init__(self, encoder: nn.Module, head_sizes: dict[str, int], dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in head_sizes.items()})
+
+    @classmethod
+    def from_base(cls, base_model: str | Path, head_sizes: dict[str, int]) -> "MultiHeadEncoder":
+        return cls(AutoModel.from_pretrained(str(base_model)), head_sizes)
+
+    @classmethod
+    def from_config_dir(cls, path: str | Path, head_sizes: dict[str, int]) -> "MultiHeadEncoder":
+        """Architecture only (weights come from the model's own state dict): loading needs no base model."""
+        return cls(AutoModel.from_config(AutoConfig.from_pretrained(str(path))), head_sizes)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.dropout(self.embed(input_ids, attention_mask))
+        return {task: head(pooled) for task, head in self.heads.items()}
+
+
+def multitask_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor],
+                   weights: dict[str, float]) -> torch.Tensor:
+    """Sum of per-task cross-entropies over the examples that carry that task's label."""
+    total = logits[next(iter(logits))].new_zeros(())
+    for task, y in labels.items():
+        known = y != -100
+        if known.any():
+            total = total + weights.get(task, 1.0) * nn.functional.cross_entropy(logits[task][known], y[known])
+    return total
+
+
+def load_tokenizer(path: str | Path):
+    return AutoTokenizer.from_pretrained(str(path))

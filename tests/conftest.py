@@ -1,0 +1,56 @@
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from service.store import make_engine, migrate, session_factory
+
+PG_URL = os.environ.get("MINSHENG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    """An engine on the test PostgreSQL, or a skip (a failure where CI sets MINSHENG_REQUIRE_POSTGRES=1)."""
+    engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as e:
+        engine.dispose()
+        if os.environ.get("MINSHENG_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required (MINSHENG_REQUIRE_POSTGRES=1) but not reachable at {PG_URL}: {e}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """An empty database: a SQLite file, or a fresh PostgreSQL schema made the connections' search_path."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'minsheng.db'}"
+        return
+    admin = request.getfixturevalue("pg_admin")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    # only this schema on the path: tables and alembic_version land in it, and nothing outside is visible
+    yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def engine(db_url):
+    # disposed before db_url's teardown, so no pooled connection holds locks when the schema is dropped
+    engine = make_engine(db_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine):
+    return session_factory(engine)

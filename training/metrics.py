@@ -1,0 +1,64 @@
+"""Metrics and the dev-set choices that rest on them (blend weight, temperature)."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from minsheng.classifier import Calibration, softmax
+
+BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+MIN_SUPPORT = 10  # classes with fewer dev examples are reported, not averaged
+
+
+def averaged_classes(y: np.ndarray, min_support: int = MIN_SUPPORT) -> list[int]:
+    values, counts = np.unique(y, return_counts=True)
+    return [int(v) for v, c in zip(values, counts) if c >= min_support]
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, min_support: int = MIN_SUPPORT) -> float:
+    classes = averaged_classes(y, min_support)
+    return float(f1_score(y, pred, labels=classes, average="macro", zero_division=0)) if classes else float("nan")
+
+
+def nll(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    conf, correct = p.max(1), p.argmax(1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += m.mean() * abs(conf[m].mean() - correct[m].mean())
+    return float(total)
+
+
+def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
+    logp = np.log(np.clip(p, 1e-12, None))
+    grid = np.geomspace(0.25, 6.0, 80)
+    return float(grid[int(np.argmin([nll(softmax(logp / t), y) for t in grid]))])
+
+
+def select_calibration(p_enc: dict[str, np.ndarray], p_tf: dict[str, np.ndarray],
+                       y_dev: dict[str, list[int]]) -> Calibration:
+    """Per task, the blend weight with the best dev macro-F1 (log-loss for the rare urgent flag), then the
+    temperature that minimises dev log-loss of the blend."""
+    cal = Calibration()
+    for task in p_enc:
+        y = np.asarray(y_dev[task])
+        rows = y != -100
+        if not rows.any():
+            continue
+        y = y[rows]
+
+        def score(w: float) -> float:
+            p = w * p_enc[task][rows] + (1 - w) * p_tf[task][rows]
+            return -nll(p, y) if task == "urgent" else macro_f1(y, p.argmax(1))
+
+        # ties go to the even blend: a dev set this small should not flip between members on noise
+        cal.blend[task] = max(BLEND_GRID, key=lambda w: (round(score(w), 4), -abs(w - 0.5)))
+        mixed = cal.blend[task] * p_enc[task][rows] + (1 - cal.blend[task]) * p_tf[task][rows]
+        cal.temperature[task] = fit_temperature(mixed, y)
+    return cal

@@ -44,3 +44,10 @@ def resolve(tag: str | None = None) -> bentoml.Model:
         return bentoml.models.get(f"{MODEL_NAME}:latest")
     except bentoml.exceptions.NotFound:
         return import_model(SHIPPED_MODEL)
+
+
+def model_dir(ref: str | None = None) -> Path:
+    """A saved classifier folder: `ref` may be such a folder or a model-store tag (None: see `resolve`)."""
+    if ref and Path(ref).is_dir():
+        return Path(ref)
+    return Path(resolve(ref).path)

@@ -54,3 +54,41 @@ def engine(db_url):
 @pytest.fixture
 def sessions(engine):
     return session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def bentoml_home(tmp_path_factory):
+    """A model store of the test session's own, holding the shipped default model (imported on first serve)."""
+    home = tmp_path_factory.mktemp("bentoml")
+    os.environ["BENTOML_HOME"] = str(home)
+    return home
+
+
+def _serve(tmp_path_factory, bentoml_home, db_url: str | None):
+    from tests.serving import ServerProcess
+
+    env = {"BENTOML_HOME": str(bentoml_home)}
+    if db_url:
+        env["MINSHENG_DB_URL"] = db_url
+    return ServerProcess(tmp_path_factory.mktemp("server"), env).start()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, bentoml_home):
+    """The real service on SQLite (its default), with the shipped model."""
+    proc = _serve(tmp_path_factory, bentoml_home, None)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory, bentoml_home, pg_admin):
+    """The real service on a fresh PostgreSQL schema."""
+    schema = f"test_srv_{uuid.uuid4().hex[:10]}"
+    with pg_admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    proc = _serve(tmp_path_factory, bentoml_home, f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}")
+    yield proc
+    proc.stop()
+    with pg_admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

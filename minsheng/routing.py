@@ -1,0 +1,45 @@
+"""From a prediction to tags and a destination: routing.yaml's domain → queue map, the triage threshold, urgency."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from minsheng.classifier import Prediction
+from minsheng.labels import LabelSet
+
+
+@dataclass(frozen=True)
+class Routed:
+    domain: str
+    domain_confidence: float
+    domain_top3: list[tuple[str, float]]
+    sentiment: str
+    sentiment_confidence: float
+    appeal: str
+    appeal_confidence: float
+    urgent: bool
+    urgent_confidence: float  # probability that the message is urgent
+    queue: str
+    department: str
+    priority: str
+    needs_review: bool  # the domain is too uncertain for a department: a person triages it
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["domain_top3"] = [{"domain": d, "confidence": round(p, 4)} for d, p in self.domain_top3]
+        return out
+
+
+def route(pred: Prediction, labels: LabelSet) -> Routed:
+    domain, domain_p = pred.best("domain")
+    sentiment, sentiment_p = pred.best("sentiment")
+    appeal, appeal_p = pred.best("appeal")
+    urgent_p = pred.scores["urgent"][labels.values["urgent"][1]]
+    urgent = urgent_p >= labels.urgent_threshold
+    needs_review = domain_p < labels.domain_threshold
+    dest = labels.triage if needs_review else labels.routes[domain]
+    return Routed(
+        domain=domain, domain_confidence=domain_p, domain_top3=pred.top("domain", 3),
+        sentiment=sentiment, sentiment_confidence=sentiment_p, appeal=appeal, appeal_confidence=appeal_p,
+        urgent=urgent, urgent_confidence=urgent_p, queue=dest.queue, department=dest.department,
+        priority=labels.priorities["urgent" if urgent else "default"], needs_review=needs_review,
+    )

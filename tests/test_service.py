@@ -1,0 +1,140 @@
+"""The real BentoML service (a `minsheng serve` subprocess) on SQLite and on PostgreSQL."""
+import pytest
+from sqlalchemy import func, select
+
+from service.store import AuditEvent, Prediction, Ticket, make_engine, session_factory
+
+OBVIOUS = [
+    ({"title": "公司拖欠工资", "text": "老板拖欠我们三个月工资一直不发,请劳动监察部门帮忙讨薪"}, "labor"),
+    ({"title": "工厂夜间排放废气", "text": "工厂每天晚上排放刺鼻废气,污染严重,居民无法开窗"}, "environment"),
+    ({"title": "孩子入学问题", "text": "孩子户口在本区,为什么不能在对口小学入学?学位分配不公平"}, "education"),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def srv(request):
+    return request.getfixturevalue("server" if request.param == "sqlite" else "pg_server")
+
+
+def _db(srv):
+    url = srv.env.get("MINSHENG_DB_URL") or f"sqlite:///{srv.workdir / 'data' / 'minsheng.db'}"
+    engine = make_engine(url)
+    return engine, session_factory(engine)
+
+
+def _counts(srv) -> tuple[int, int, int]:
+    engine, sessions = _db(srv)
+    with sessions() as s:
+        out = tuple(s.scalar(select(func.count()).select_from(m)) for m in (Ticket, Prediction, AuditEvent))
+    engine.dispose()
+    return out
+
+
+def test_classify_tags_obvious_messages(server):
+    with server.client() as c:
+        info = c.get("/info").json()
+        r = c.post("/classify", json={"messages": [m for m, _ in OBVIOUS] + [
+            {"text": "我的电话是138-1234-5678,A市A3区联丰路米兰春天小区路灯坏了"}]})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x["queue"] for x in results[:3]] == [q for _, q in OBVIOUS]
+    for x in results:
+        assert x["model_version"] == info["model_version"]
+        assert len(x["domain_top3"]) == 3 and x["domain_top3"][0]["domain"] == x["domain"]
+        assert 0 <= x["domain_confidence"] <= 1 and x["department"]
+    last = results[-1]
+    assert last["pii"] == [{"type": "PHONE", "start": 5, "end": 18}]
+    assert "A3区" in last["places"] and last["keywords"]
+
+
+def test_submit_routes_stores_and_is_idempotent(srv):
+    body = {"channel": "12345", "external_id": f"ext-{srv.port}", "title": OBVIOUS[0][0]["title"],
+            "text": OBVIOUS[0][0]["text"], "contact": "13812345678", "received_at": "2026-11-24T09:30:00+08:00"}
+    before = _counts(srv)
+    with srv.client() as c:
+        first = c.post("/submit", json=body)
+        again = c.post("/submit", json=body)
+    assert first.status_code == 201 and again.status_code == 200
+    a, b = first.json(), again.json()
+    assert a["created"] is True and b["created"] is False and a["ticket_id"] == b["ticket_id"]
+    assert a["queue"] == "labor" and a["department"] == "人力资源和社会保障局" and a["status"] == "open"
+    assert _counts(srv) == (before[0] + 1, before[1] + 1, before[2] + 1)
+    engine, sessions = _db(srv)
+    with sessions() as s:
+        t = s.get(Ticket, a["ticket_id"])
+        p = s.scalars(select(Prediction).where(Prediction.ticket_id == t.id)).one()
+        assert t.queue == "labor" and t.contact == "13812345678" and t.model_version == a["model_version"]
+        assert set(p.scores) >= {"domain", "sentiment", "appeal", "urgent"}  # all scores kept
+        assert sum(p.scores["domain"].values()) == pytest.approx(1, abs=1e-4)
+    engine.dispose()
+
+
+def test_without_external_id_each_submit_is_a_new_ticket(server):
+    with server.client() as c:
+        ids = {c.post("/submit", json={"channel": "web", "text": "路灯坏了很久没人修"}).json()["ticket_id"]
+               for _ in range(2)}
+    assert len(ids) == 2
+
+
+BAD = [
+    ("/classify", {"messages": [{"text": "   "}]}, 422, "messages[0].text"),
+    ("/classify", {"messages": [{"text": "字" * 5001}]}, 422, "messages[0].text"),
+    ("/classify", {"messages": [{"text": "路灯坏了"}] * 65}, 422, "messages"),
+    ("/classify", {"messages": []}, 422, "messages"),
+    ("/classify", {"messages": [{"text": 5}]}, 422, "messages[0].text"),
+    ("/classify", {"messages": [{"text": "路灯坏了", "body": "x"}]}, 422, "messages[0].body"),
+    ("/classify", {"msgs": []}, 422, "messages"),
+    ("/submit", {"text": "路灯坏了"}, 422, "channel"),
+    ("/submit", {"channel": "12345", "text": ""}, 422, "text"),
+    ("/submit", {"channel": "12345", "text": "路灯坏了", "received_at": "yesterday"}, 422, "received_at"),
+    ("/submit", {"channel": "12345", "text": "路灯坏了", "priority": "high"}, 422, "priority"),
+    ("/submit", {"channel": "bad channel!", "text": "路灯坏了"}, 422, "channel"),
+]
+
+
+@pytest.mark.parametrize("path,body,status,field", BAD, ids=[f"{p}:{f}" for p, _, _, f in BAD])
+def test_bad_input_is_a_4xx_naming_the_field(srv, path, body, status, field):
+    before = _counts(srv)
+    with srv.client() as c:
+        r = c.post(path, json=body)
+    assert r.status_code == status
+    problems = r.json()["problems"]
+    assert any(p["field"] == field for p in problems), problems
+    assert "Traceback" not in r.text
+    assert _counts(srv) == before  # nothing half-written
+
+
+@pytest.mark.parametrize("raw,status,error", [
+    (b'{"messages": [', 400, "malformed JSON"),
+    (b'{"messages": [{"text": "\xff\xfe"}]}', 400, "not valid UTF-8"),
+    (b"[1, 2]", 422, "invalid request"),
+])
+def test_unparseable_bodies(server, raw, status, error):
+    with server.client() as c:
+        r = c.post("/classify", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == status and error in r.json()["error"]
+
+
+def test_naive_received_at_is_refused(server):
+    with server.client() as c:
+        r = c.post("/submit", json={"channel": "12345", "text": "路灯坏了", "received_at": "2026-11-24T09:30:00"})
+    assert r.status_code == 422 and "time zone" in r.json()["error"]
+
+
+def test_info_and_operations_endpoints(server):
+    with server.client() as c:
+        info = c.get("/info").json()
+        assert c.get("/readyz").status_code == 200 and c.get("/livez").status_code == 200
+        assert "bentoml_service_request" in c.get("/metrics").text
+    assert info["model_version"] and len(info["label_version"]) == 12
+    assert info["queues"]["triage"] == "人工分拨" and len(info["domains"]) == 15
+
+
+def test_restart_keeps_tickets(srv):
+    body = {"channel": "mailbox", "external_id": f"restart-{srv.port}", "text": "小区电梯经常困人,物业不修"}
+    with srv.client() as c:
+        first = c.post("/submit", json=body).json()
+    srv.restart()
+    with srv.client() as c:
+        again = c.post("/submit", json=body)
+    assert again.status_code == 200 and again.json()["ticket_id"] == first["ticket_id"]

@@ -1,0 +1,79 @@
+"""The training loop end to end on a tiny random BERT and a tiny slice of the real data."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import BertConfig, BertModel
+
+from minsheng.classifier import Classifier
+from minsheng.encoder import load_tokenizer
+from minsheng.modelstore import default_base_model
+from training.data import file_sha256
+from training.train import TrainConfig, train
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+FILES = ["domain/train.csv", "domain/dev.csv", "citizen/train.csv", "citizen/dev.csv", "sentiment_reviews/reviews.csv"]
+
+
+def _head(src: Path, dst: Path, n: int) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with src.open(encoding="utf-8") as f, dst.open("w", encoding="utf-8", newline="") as g:
+        reader = csv.DictReader(f)
+        writer = csv.DictWriter(g, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        for i, row in enumerate(reader):
+            if i >= n:
+                break
+            writer.writerow(row)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    for name in FILES:
+        _head(DATA / name, root / "data" / name, 60)
+    base = root / "tiny-bert"
+    config = BertConfig(vocab_size=21128, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(base)
+    load_tokenizer(default_base_model()).save_pretrained(base)
+    return root, base
+
+
+def test_train_save_load_predict(tiny):
+    root, base = tiny
+    extra = root / "corrections.jsonl"
+    extra.write_text(json.dumps({"title": "路灯坏了", "text": "小区门口路灯不亮一个月", "domain": "城乡建设",
+                                 "urgent": 0}, ensure_ascii=False) + "\n", encoding="utf-8")
+    cfg = TrainConfig(output=str(root / "model"), base_model=str(base), data_dir=str(root / "data"),
+                      extra=[str(extra)], epochs=1, batch_size=16, max_length=64, reviews=30, lr=1e-3)
+    clf = Classifier.load(train(cfg))
+
+    meta = clf.meta
+    assert meta["data_hashes"]["domain:train.csv"] == file_sha256(root / "data/domain/train.csv")
+    assert meta["data_hashes"]["extra0:corrections.jsonl"] == file_sha256(extra)
+    assert meta["train_config"]["seed"] == cfg.seed and meta["base_model"] == "tiny-bert"
+    # 60 domain + 60 citizen x2 + 30 reviews + 1 correction x3
+    assert meta["train_rows"] == 60 + 120 + 30 + 3
+    assert all(t > 0 for t in clf.calibration.temperature.values())
+
+    preds = clf.predict([("噪音扰民", "楼下工地夜间施工"), (None, "请问社保卡怎么补办")])
+    for p in preds:
+        for task, labels in clf.labels.items():
+            assert list(p.scores[task]) == labels
+            assert sum(p.scores[task].values()) == pytest.approx(1.0, abs=1e-5)
+    vectors = clf.embed(["路灯不亮", "路灯坏了", "拖欠工资"])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_unknown_label_in_extra_data_is_refused(tiny):
+    root, base = tiny
+    bad = root / "bad.csv"
+    bad.write_text("title,text,domain\n标题,内容,不存在的领域\n", encoding="utf-8")
+    cfg = TrainConfig(output=str(root / "never"), base_model=str(base), data_dir=str(root / "data"),
+                      extra=[str(bad)], epochs=1)
+    with pytest.raises(ValueError, match="不存在的领域"):
+        train(cfg)
+    assert not (root / "never").exists()

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -62,5 +63,23 @@ class ServerProcess:
         self.stop()
         return self.start()
 
-    def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+    @property
+    def db_url(self) -> str:
+        return self.env.get("MINSHENG_DB_URL") or f"sqlite:///{self.workdir / 'data' / 'minsheng.db'}"
+
+    def token(self, role: str = "intake", queues: list[str] | None = None) -> str:
+        """A new user of `role` in this server's database; returns its bearer token."""
+        from minsheng.labels import load_labels
+        from service.store import create_user, make_engine, session_factory
+
+        engine = make_engine(self.db_url)
+        try:
+            _, token = create_user(session_factory(engine), load_labels(), f"{role}-{uuid.uuid4().hex[:8]}", role,
+                                   queues or [])
+        finally:
+            engine.dispose()
+        return token
+
+    def client(self, token: str | None = None, **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, timeout=60, headers=headers, **kwargs)

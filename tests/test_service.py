@@ -16,9 +16,15 @@ def srv(request):
     return request.getfixturevalue("server" if request.param == "sqlite" else "pg_server")
 
 
+@pytest.fixture
+def intake(srv):
+    """A client of the hotline intake system (role intake) on `srv`."""
+    with srv.client(srv.token("intake")) as c:
+        yield c
+
+
 def _db(srv):
-    url = srv.env.get("MINSHENG_DB_URL") or f"sqlite:///{srv.workdir / 'data' / 'minsheng.db'}"
-    engine = make_engine(url)
+    engine = make_engine(srv.db_url)
     return engine, session_factory(engine)
 
 
@@ -31,7 +37,7 @@ def _counts(srv) -> tuple[int, int, int]:
 
 
 def test_classify_tags_obvious_messages(server):
-    with server.client() as c:
+    with server.client(server.token("intake")) as c:
         info = c.get("/info").json()
         r = c.post("/classify", json={"messages": [m for m, _ in OBVIOUS] + [
             {"text": "我的电话是138-1234-5678,A市A3区联丰路米兰春天小区路灯坏了"}]})
@@ -47,13 +53,12 @@ def test_classify_tags_obvious_messages(server):
     assert "A3区" in last["places"] and last["keywords"]
 
 
-def test_submit_routes_stores_and_is_idempotent(srv):
+def test_submit_routes_stores_and_is_idempotent(srv, intake):
     body = {"channel": "12345", "external_id": f"ext-{srv.port}", "title": OBVIOUS[0][0]["title"],
             "text": OBVIOUS[0][0]["text"], "contact": "13812345678", "received_at": "2026-11-24T09:30:00+08:00"}
     before = _counts(srv)
-    with srv.client() as c:
-        first = c.post("/submit", json=body)
-        again = c.post("/submit", json=body)
+    first = intake.post("/submit", json=body)
+    again = intake.post("/submit", json=body)
     assert first.status_code == 201 and again.status_code == 200
     a, b = first.json(), again.json()
     assert a["created"] is True and b["created"] is False and a["ticket_id"] == b["ticket_id"]
@@ -70,7 +75,7 @@ def test_submit_routes_stores_and_is_idempotent(srv):
 
 
 def test_without_external_id_each_submit_is_a_new_ticket(server):
-    with server.client() as c:
+    with server.client(server.token("intake")) as c:
         ids = {c.post("/submit", json={"channel": "web", "text": "路灯坏了很久没人修"}).json()["ticket_id"]
                for _ in range(2)}
     assert len(ids) == 2
@@ -93,10 +98,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("path,body,status,field", BAD, ids=[f"{p}:{f}" for p, _, _, f in BAD])
-def test_bad_input_is_a_4xx_naming_the_field(srv, path, body, status, field):
+def test_bad_input_is_a_4xx_naming_the_field(srv, intake, path, body, status, field):
     before = _counts(srv)
-    with srv.client() as c:
-        r = c.post(path, json=body)
+    r = intake.post(path, json=body)
     assert r.status_code == status
     problems = r.json()["problems"]
     assert any(p["field"] == field for p in problems), problems
@@ -110,13 +114,13 @@ def test_bad_input_is_a_4xx_naming_the_field(srv, path, body, status, field):
     (b"[1, 2]", 422, "invalid request"),
 ])
 def test_unparseable_bodies(server, raw, status, error):
-    with server.client() as c:
+    with server.client(server.token("intake")) as c:
         r = c.post("/classify", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == status and error in r.json()["error"]
 
 
 def test_naive_received_at_is_refused(server):
-    with server.client() as c:
+    with server.client(server.token("intake")) as c:
         r = c.post("/submit", json={"channel": "12345", "text": "路灯坏了", "received_at": "2026-11-24T09:30:00"})
     assert r.status_code == 422 and "time zone" in r.json()["error"]
 
@@ -132,9 +136,10 @@ def test_info_and_operations_endpoints(server):
 
 def test_restart_keeps_tickets(srv):
     body = {"channel": "mailbox", "external_id": f"restart-{srv.port}", "text": "小区电梯经常困人,物业不修"}
-    with srv.client() as c:
+    token = srv.token("intake")
+    with srv.client(token) as c:
         first = c.post("/submit", json=body).json()
     srv.restart()
-    with srv.client() as c:
+    with srv.client(token) as c:  # users and tickets both survive
         again = c.post("/submit", json=body)
     assert again.status_code == 200 and again.json()["ticket_id"] == first["ticket_id"]

@@ -4,10 +4,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from service.store import (
+    alembic_config,
     Analysis,
     AuditEvent,
     Base,
@@ -93,7 +95,8 @@ def test_migrate_creates_tables_and_is_idempotent(db_url):
     try:
         assert TABLES | {"alembic_version"} <= set(inspect(engine).get_table_names())
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+                ScriptDirectory.from_config(alembic_config()).get_current_head()]
             # the hand-kept migration matches the models
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
             if engine.dialect.name == "postgresql":
@@ -171,13 +174,13 @@ def test_lost_race_returns_the_winners_ticket(sessions, monkeypatch):
     import service.store.tickets as tickets
 
     winner, _ = create_ticket(sessions, new_ticket(), prediction(), ROUTING, ANALYSIS, actor="intake")
-    find, calls = tickets._find, []
+    find, calls = tickets.find_ticket, []
 
     def miss_once(*args):
         calls.append(args)
         return None if len(calls) == 1 else find(*args)
 
-    monkeypatch.setattr(tickets, "_find", miss_once)
+    monkeypatch.setattr(tickets, "find_ticket", miss_once)
     loser, created = create_ticket(sessions, new_ticket(), prediction(), ROUTING, ANALYSIS, actor="intake")
     assert len(calls) == 2  # pre-check missed, lookup after the IntegrityError found it
     assert not created and loser == winner

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text as sql,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -156,3 +157,24 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class User(Base):
+    """An API token holder. Only the token's sha256 is stored: a copy of the database yields no usable token."""
+
+    __tablename__ = "api_user"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    departments: Mapped[list[Any]] = mapped_column(default=list)  # queue ids an official works on
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint("role IN ('intake', 'official', 'admin')", name="role"),
+        # one active holder per name; a revoked name can be issued again (a new token for the same person)
+        Index("uq_api_user_active_name", "name", unique=True,
+              sqlite_where=sql("revoked_at IS NULL"), postgresql_where=sql("revoked_at IS NULL")),
+    )

@@ -57,7 +57,7 @@ def create_ticket(
     if new.external_id is not None:
         # cheap path for the common case, a channel retrying a delivery
         with sessions() as session:
-            existing = _find(session, new.channel, new.external_id)
+            existing = find_ticket(session, new.channel, new.external_id)
             if existing is not None:
                 return ticket_to_dict(existing), False
     try:
@@ -110,15 +110,22 @@ def create_ticket(
         if new.external_id is None:
             raise
         with sessions() as session:
-            existing = _find(session, new.channel, new.external_id)
+            existing = find_ticket(session, new.channel, new.external_id)
             if existing is None:
                 raise
             return ticket_to_dict(existing), False
 
 
-def _find(session: Session, channel: str, external_id: str) -> Ticket | None:
+def find_ticket(session: Session, channel: str, external_id: str) -> Ticket | None:
     return session.scalars(
         select(Ticket).where(Ticket.channel == channel, Ticket.external_id == external_id)
+    ).one_or_none()
+
+
+def first_prediction(session: Session, ticket_id: int) -> Prediction | None:
+    """The prediction made at intake (later ones come from re-classification by newer models)."""
+    return session.scalars(
+        select(Prediction).where(Prediction.ticket_id == ticket_id).order_by(Prediction.id).limit(1)
     ).one_or_none()
 
 

@@ -1,0 +1,149 @@
+"""The HTTP service: a FastAPI app mounted into a BentoML service that calls the batched model service.
+
+Requests flow: validate (schemas) → analyze text (spaCy: PII, keywords, places) → Tagger (batched model)
+→ route (labels/routing.yaml) → store (one transaction) → answer."""
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+import bentoml
+from fastapi import Depends, FastAPI, HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+
+from minsheng.classifier import Prediction
+from minsheng.labels import load_labels
+from minsheng.nlp import get_analyzer
+from minsheng.routing import route
+from minsheng.text import model_input, normalize
+from service.auth import intake
+from service.review_api import router as review_router
+from service.schemas import ClassifyRequest, ClassifyResponse, Info, SubmitRequest, SubmitResponse, Tags
+from service.store import (Analysis, NewTicket, Routing, create_ticket, find_ticket, first_prediction, make_engine,
+                           migrate, session_factory, ticket_to_dict)
+from service.tagger import Tagger
+
+log = logging.getLogger("minsheng.service")
+app = FastAPI(title="minsheng 民声", version="1", description="Tag, route and store citizen feedback.")
+app.include_router(review_router)
+
+
+def _field(loc: tuple) -> str:
+    parts = [p for p in loc if p != "body"]
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "body"
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    malformed = any(e["type"] == "json_invalid" for e in exc.errors())
+    problems = [{"field": "body" if malformed else _field(tuple(e["loc"])), "problem": e["msg"]}
+                for e in exc.errors()]
+    return JSONResponse({"error": "malformed JSON" if malformed else "invalid request", "problems": problems},
+                        status_code=400 if malformed else 422)
+
+
+@app.exception_handler(StarletteHTTPException)  # FastAPI's own (e.g. an undecodable body) and ours
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.detail == "There was an error parsing the body":  # FastAPI's words for an undecodable body
+        return JSONResponse({"error": "request body is not valid UTF-8 JSON"}, status_code=400)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+@app.exception_handler(Exception)
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled %s", type(exc).__name__)  # the type only: messages can carry citizens' data
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+@bentoml.service(name="minsheng", workers=1, traffic={"timeout": 60})
+@bentoml.asgi_app(app, path="/")
+class Minsheng:
+    tagger = bentoml.depends(Tagger)
+
+    def __init__(self) -> None:
+        self.labels = load_labels()
+        self.analyzer = get_analyzer()
+        engine = make_engine()
+        migrate(engine)
+        self.sessions = session_factory(engine)
+        app.state.sessions, app.state.labels = self.sessions, self.labels  # for the routes outside this class
+
+    @cached_property
+    def model_info(self) -> dict:
+        # asked on first use: the dependency's client is connected only after __init__
+        return self.tagger.info()
+
+    def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
+        """Tags and the full calibrated scores ({task: {label: p}}) of each (title, text)."""
+        analyses = self.analyzer.pipe([normalize(text) for _, text in items])
+        scores = self.tagger.predict([model_input(title, text) for title, text in items])
+        out = []
+        for analysis, s in zip(analyses, scores):
+            routed = route(Prediction(s), self.labels).to_dict()
+            out.append((Tags(**routed, **analysis.to_dict(), model_version=self.model_info["model_version"]), s))
+        return out
+
+    @app.post("/classify", response_model=ClassifyResponse, dependencies=[Depends(intake)])
+    def classify(self, body: ClassifyRequest) -> ClassifyResponse:
+        """Tag up to 64 messages; nothing is stored."""
+        return ClassifyResponse(results=[t for t, _ in self._tag([(m.title, m.text) for m in body.messages])])
+
+    @app.post("/submit", response_model=SubmitResponse, status_code=201, dependencies=[Depends(intake)],
+              responses={200: {"description": "already submitted: the stored ticket"}})
+    def submit(self, body: SubmitRequest) -> JSONResponse:
+        """Classify, route and store a ticket, all before answering. Idempotent on (channel, external_id)."""
+        if body.received_at is not None and body.received_at.tzinfo is None:
+            raise HTTPException(422, "received_at needs a time zone, e.g. 2026-11-24T09:30:00+08:00")
+        if body.external_id is not None:  # a retried delivery costs no model call
+            with self.sessions() as session:
+                stored = find_ticket(session, body.channel, body.external_id)
+                if stored is not None:
+                    return self._submitted(ticket_to_dict(stored), created=False)
+        tags, scores = self._tag([(body.title, body.text)])[0]
+        prediction = {
+            "model_version": tags.model_version, "label_version": self.labels.version,
+            "domain": tags.domain, "domain_confidence": tags.domain_confidence,
+            "sentiment": tags.sentiment, "sentiment_confidence": tags.sentiment_confidence,
+            "appeal": tags.appeal, "appeal_confidence": tags.appeal_confidence,
+            "urgent": tags.urgent, "urgent_confidence": tags.urgent_confidence,
+            "scores": {**scores, "domain_top3": [t.model_dump() for t in tags.domain_top3]},
+        }
+        ticket, created = create_ticket(
+            self.sessions,
+            NewTicket(channel=body.channel, text=body.text, title=body.title, external_id=body.external_id,
+                      contact=body.contact, received_at=body.received_at),
+            prediction,
+            Routing(queue=tags.queue, department=tags.department, priority=tags.priority,
+                    needs_review=tags.needs_review),
+            Analysis(keywords=tags.keywords, places=tags.places, pii=[p.model_dump() for p in tags.pii]),
+            actor=f"intake:{body.channel}",
+        )
+        if created:
+            log.info("ticket %s → %s (%s)", ticket["id"], ticket["queue"], ticket["priority"])
+        return self._submitted(ticket, created)
+
+    def _submitted(self, ticket: dict, created: bool) -> JSONResponse:
+        """The ticket as stored (on a repeat: as it is now, relabels included) with its first prediction."""
+        with self.sessions() as session:
+            p = first_prediction(session, ticket["id"])
+        top3 = p.scores.get("domain_top3", [])
+        out = SubmitResponse(
+            ticket_id=ticket["id"], created=created, status=ticket["status"],
+            domain=ticket["domain"], domain_confidence=p.domain_confidence, domain_top3=top3,
+            sentiment=ticket["sentiment"], sentiment_confidence=p.sentiment_confidence,
+            appeal=ticket["appeal"], appeal_confidence=p.appeal_confidence,
+            urgent=ticket["urgent"], urgent_confidence=p.urgent_confidence,
+            queue=ticket["queue"], department=ticket["department"], priority=ticket["priority"],
+            needs_review=ticket["needs_review"], keywords=ticket["keywords"], places=ticket["places"],
+            pii=ticket["pii"], model_version=ticket["model_version"])
+        return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
+
+    @app.get("/info", response_model=Info)
+    def info(self) -> Info:
+        """The model and label-set versions this service answers with."""
+        return Info(**{**self.model_info, "label_version": self.labels.version},
+                    domains=list(self.labels.domains),
+                    queues={q: r.department for q, r in self.labels.queues().items()})

@@ -1,0 +1,380 @@
+"use strict";
+// The officials' review page: plain JS, no build step, nothing fetched from outside this service.
+// Citizens' text only ever enters the page as text nodes (h() below), never as HTML.
+
+const TOKEN_KEY = "minsheng.token";
+const STATUS = { open: "待处理", claimed: "处理中", resolved: "已办结" };
+const ACTION = {
+  "ticket.created": "受理入库", "ticket.claimed": "认领", "ticket.relabeled": "改标",
+  "ticket.resolved": "办结", "ticket.reopened": "重新打开",
+};
+const TASK = { domain: "领域", sentiment: "情感", appeal: "诉求类型", urgent: "加急" };
+const MASK = { PHONE: "手机号", LANDLINE: "固话", EMAIL: "邮箱", ID_NUMBER: "身份证号", BANK_CARD: "银行卡号", PLATE: "车牌" };
+const MASK_RE = new RegExp(`(\\[(?:${Object.keys(MASK).join("|")})\\])`);
+const SENTIMENT_COLOR = { 负面: "#d32f2f", 中性: "#9aa5b1", 正面: "#2e7d32" };
+const PALETTE = ["#1f5fa8", "#e07b39", "#3a9e6b", "#c23b3b", "#7b5ea7", "#8c6d46", "#d16ba5", "#6b7785",
+  "#b5a32c", "#2aa3b8", "#a33b76", "#5d8c2e", "#d4a017", "#3b4cc0", "#99582a"];
+
+const view = document.getElementById("view");
+const notice = document.getElementById("notice");
+let me = null; // GET /api/me
+let labels = null; // GET /api/labels
+let pendingNotice = null; // shown by the next render, e.g. after moving to another view
+
+// ---- DOM helpers --------------------------------------------------------------------------------------------
+function build(node, attrs, children) {
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value == null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  node.append(...children.flat(Infinity).filter((c) => c != null && c !== false));
+  return node;
+}
+const h = (tag, attrs, ...children) => build(document.createElement(tag), attrs, children);
+const s = (tag, attrs, ...children) =>
+  build(document.createElementNS("http://www.w3.org/2000/svg", tag), attrs, children);
+
+function showNotice(message, error = false) {
+  notice.hidden = !message;
+  notice.textContent = message || "";
+  notice.className = error ? "notice error" : "notice";
+}
+
+function navigate(hash, message) {
+  pendingNotice = message;
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+const time = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false }) : "—");
+const percent = (p) => (p == null ? "人工" : `${Math.round(p * 100)}%`);
+
+// ---- API ----------------------------------------------------------------------------------------------------
+async function api(path, body) {
+  const options = { headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` } };
+  if (body !== undefined) {
+    Object.assign(options, { method: "POST", body: JSON.stringify(body) });
+    options.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, options);
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401) {
+    signOut();
+    throw new Error("令牌无效或已吊销，请重新登录");
+  }
+  if (!response.ok) {
+    const problems = (data.problems || []).map((p) => `${p.field}：${p.problem}`).join("；");
+    const messages = { 403: "无权访问：该工单或队列属于其他部门", 404: "未找到", 409: "操作冲突" };
+    throw new Error(`${messages[response.status] || "请求有误"}（${data.error || response.status}）${problems ? `：${problems}` : ""}`);
+  }
+  return data;
+}
+
+async function loadLabels() {
+  labels = labels || (await api("/api/labels"));
+  return labels;
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  me = labels = null;
+}
+
+// ---- views --------------------------------------------------------------------------------------------------
+function showSignIn() {
+  document.getElementById("nav").hidden = document.getElementById("who").hidden = true;
+  const input = h("input", { id: "token", type: "password", autocomplete: "off", required: true });
+  const submit = async (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    try {
+      const who = await api("/api/me");
+      if (who.role === "intake") {
+        signOut();
+        return showNotice("该令牌仅用于受理接口，没有审核权限", true);
+      }
+      navigate("#/queues");
+    } catch (e) {
+      showNotice(e.message, true);
+    }
+  };
+  view.replaceChildren(h("form", { class: "panel signin", onsubmit: submit },
+    h("h1", {}, "登录"),
+    h("p", { class: "muted" }, "请输入管理员发放的访问令牌（minsheng users add 生成）。令牌仅保存在本标签页中。"),
+    h("label", { for: "token" }, "访问令牌"), input,
+    h("button", { type: "submit" }, "登录")));
+  input.focus();
+}
+
+function count(label, value, cls) {
+  return h("div", { class: cls }, h("b", {}, value), h("small", {}, label));
+}
+
+async function showQueues() {
+  const { queues } = await api("/api/queues");
+  view.replaceChildren(
+    h("h1", {}, "工作队列"),
+    h("div", { class: "queues" }, queues.length ? null : h("p", { class: "muted" }, "没有可查看的队列。"), queues.map((q) =>
+      h("a", { class: "panel queue-card", href: `#/queue/${q.queue}`, "data-queue": q.queue },
+        h("div", {}, h("span", { class: "dept" }, q.department), h("span", { class: "qid" }, q.queue)),
+        h("div", { class: "counts" }, count("待处理", q.counts.open), count("处理中", q.counts.claimed),
+          count("已办结", q.counts.resolved), count("加急", q.urgent, "urgent"))))));
+}
+
+function tags(t) {
+  return [
+    h("span", { class: "tag domain" }, t.domain),
+    h("span", { class: `tag ${t.sentiment === "负面" ? "neg" : t.sentiment === "正面" ? "pos" : ""}` }, t.sentiment),
+    h("span", { class: "tag" }, t.appeal),
+    t.urgent && h("span", { class: "tag urgent" }, "加急"),
+    t.needs_review && h("span", { class: "tag review" }, "待复核"),
+  ];
+}
+
+function select(name, options, value, attrs = {}) {
+  return h("select", { name, ...attrs }, options.map(([v, text]) =>
+    h("option", { value: v, selected: String(v) === String(value ?? "") }, text)));
+}
+
+const choices = (values, all = "全部") => [["", all], ...values.map((v) => [v, v])];
+
+async function showQueue(queue, params) {
+  const [page, { queues }] = await Promise.all([
+    api(`/api/queues/${encodeURIComponent(queue)}/tickets?${params}`), loadLabels()]);
+  const go = (changes) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) (v === "" || v == null) ? next.delete(k) : next.set(k, v);
+    location.hash = `#/queue/${queue}?${next}`;
+  };
+  const filter = (event) => go({ [event.target.name]: event.target.value, page: "" });
+  const yesNo = [["", "全部"], ["true", "是"], ["false", "否"]];
+  const filters = h("div", { class: "filters panel" },
+    h("label", {}, "状态", select("status", [["", "全部"], ...Object.entries(STATUS)], params.get("status"), { onchange: filter })),
+    h("label", {}, "领域", select("domain", choices(labels.values.domain), params.get("domain"), { onchange: filter })),
+    h("label", {}, "情感", select("sentiment", choices(labels.values.sentiment), params.get("sentiment"), { onchange: filter })),
+    h("label", {}, "诉求类型", select("appeal", choices(labels.values.appeal), params.get("appeal"), { onchange: filter })),
+    h("label", {}, "加急", select("urgent", yesNo, params.get("urgent"), { onchange: filter })),
+    h("label", {}, "待复核", select("needs_review", yesNo, params.get("needs_review"), { onchange: filter })),
+    h("label", {}, "自", h("input", { type: "date", name: "since", value: params.get("since"), onchange: filter })),
+    h("label", {}, "至", h("input", { type: "date", name: "until", value: params.get("until"), onchange: filter })));
+  const pages = Math.max(1, Math.ceil(page.total / page.page_size));
+  const rows = page.tickets.map((t) => h("tr", { class: t.urgent ? "urgent" : null, "data-ticket": t.id },
+    h("td", {}, h("a", { href: `#/ticket/${t.id}?from=${queue}` }, `#${t.id}`)),
+    h("td", { class: "excerpt" },
+      h("a", { href: `#/ticket/${t.id}?from=${queue}` }, h("div", { class: "title" }, t.title || "（无标题）")),
+      h("div", { class: "text" }, maskedText(t.excerpt))),
+    h("td", {}, tags(t)),
+    h("td", { class: "conf" }, Object.entries(TASK).map(([task, name]) =>
+      h("div", {}, `${name} ${percent(t.confidence[task])}`))),
+    h("td", { class: "kw" }, t.keywords.slice(0, 5).join("、")),
+    h("td", { class: "conf" }, time(t.created_at)),
+    h("td", {}, STATUS[t.status], t.claimed_by && h("div", { class: "kw" }, t.claimed_by))));
+  view.replaceChildren(
+    h("h1", {}, `${queues[queue] || queue}`, h("span", { class: "muted" }, ` · ${queue} · 共 ${page.total} 件`)),
+    filters,
+    h("table", { id: "tickets" },
+      h("thead", {}, h("tr", {}, ["编号", "诉求内容", "标签", "置信度", "关键词", "受理时间", "状态"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "没有符合条件的工单")))),
+    h("div", { class: "pager" },
+      h("button", { class: "secondary", disabled: page.page <= 1, onclick: () => go({ page: page.page - 1 }) }, "上一页"),
+      h("span", {}, `第 ${page.page} / ${pages} 页`),
+      h("button", { class: "secondary", disabled: page.page >= pages, onclick: () => go({ page: page.page + 1 }) }, "下一页")));
+}
+
+function maskedText(text) {
+  return text.split(MASK_RE).map((part) => {
+    const type = MASK_RE.test(part) && part.slice(1, -1);
+    return type ? h("span", { class: "mask", title: "已遮蔽的个人信息" }, MASK[type]) : part;
+  });
+}
+
+function historyLine(e) {
+  const d = e.detail || {};
+  const changes = Object.entries(d.changes || {}).map(([task, [a, b]]) => `${TASK[task]}：${a} → ${b}`);
+  if (d.to_queue && d.to_queue !== d.from_queue) changes.push(`转至 ${labels.queues[d.to_queue] || d.to_queue}`);
+  if (e.action === "ticket.created") changes.push(`分至 ${labels.queues[d.queue] || d.queue}`);
+  if (d.reply_chars) changes.push(`答复 ${d.reply_chars} 字`);
+  return h("li", {}, h("span", { class: "muted" }, time(e.created_at)), ` ${e.actor} `,
+    h("b", {}, ACTION[e.action] || e.action), changes.length ? `：${changes.join("，")}` : "");
+}
+
+async function showTicket(id, params) {
+  const [t] = await Promise.all([api(`/api/tickets/${id}`), loadLabels()]);
+  const back = params.get("from") || t.queue;
+  const act = async (path, body, done) => {
+    try {
+      const result = await api(`/api/tickets/${id}/${path}`, body);
+      if (result.queue !== t.queue) {
+        navigate(`#/queue/${back}`, `工单 #${id} 已改派至 ${result.department}`);
+      } else {
+        navigate(location.hash, done);
+      }
+    } catch (e) {
+      showNotice(e.message, true);
+    }
+  };
+  const relabel = (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const body = { reason: form.get("reason") };
+    for (const task of ["domain", "sentiment", "appeal"]) {
+      // a triage ticket's domain is always sent: submitting the form routes it
+      if (form.get(task) !== t[task] || (task === "domain" && t.needs_review)) body[task] = form.get(task);
+    }
+    if ((form.get("urgent") === "true") !== t.urgent) body.urgent = form.get("urgent") === "true";
+    act("relabel", body, "已保存改标");
+  };
+  const resolve = (event) => {
+    event.preventDefault();
+    act("resolve", { reply: new FormData(event.target).get("reply") }, "已办结");
+  };
+  const open = t.status !== "resolved";
+  const meta = [
+    ["所属部门", `${t.department}（${t.queue}）`], ["状态", STATUS[t.status] + (t.claimed_by ? ` · ${t.claimed_by}` : "")],
+    ["来源渠道", t.channel], ["受理时间", time(t.created_at)], ["来件时间", time(t.received_at)],
+    ["联系方式", t.pii_visible ? t.contact || "—" : "已遮蔽"],
+    ["模型判断", t.domain_top3.map((d) => `${d.domain} ${percent(d.confidence)}`).join("、") || "—"],
+    ["置信度", Object.entries(TASK).map(([task, name]) => `${name} ${percent(t.confidence[task])}`).join("　")],
+    ["关键词", t.keywords.join("、") || "—"], ["地点", t.places.join("、") || "—"],
+    t.reply && ["答复", t.reply], t.resolved_at && ["办结时间", time(t.resolved_at)],
+  ].filter(Boolean);
+  view.replaceChildren(h("div", { class: "ticket" },
+    h("section", { class: "panel" },
+      h("div", {}, h("a", { href: `#/queue/${back}` }, "← 返回队列")),
+      h("h1", { style: "margin-top:10px" }, `工单 #${t.id} `, tags(t)),
+      h("h2", {}, t.title || "（无标题）"),
+      h("div", { class: "body", id: "ticket-text" }, maskedText(t.text)),
+      t.pii_visible ? null : h("p", { class: "muted" }, "个人信息已遮蔽：认领工单后，承办人可查看完整内容。"),
+      h("dl", { class: "meta" }, meta.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+    h("aside", { class: "side" },
+      h("div", { class: "panel" }, h("h2", {}, "办理"),
+        t.status === "open" && h("button", { id: "claim", onclick: () => act("claim", undefined, "已认领") }, "认领工单"),
+        t.status === "claimed" && h("span", { class: "muted" }, `由 ${t.claimed_by} 承办中`),
+        !open && h("button", { id: "reopen", class: "secondary", onclick: () => act("reopen", undefined, "已重新打开") }, "重新打开")),
+      open && h("div", { class: "panel" }, h("h2", {}, "改标 / 改派"),
+        h("form", { id: "relabel", onsubmit: relabel },
+          h("label", {}, "领域"), select("domain", labels.values.domain.map((d) => [d, `${d}（${labels.queues[labels.routes[d]]}）`]), t.domain),
+          h("label", {}, "情感"), select("sentiment", choices(labels.values.sentiment).slice(1), t.sentiment),
+          h("label", {}, "诉求类型"), select("appeal", choices(labels.values.appeal).slice(1), t.appeal),
+          h("label", {}, "加急"), select("urgent", [["false", "否"], ["true", "是"]], String(t.urgent)),
+          h("label", {}, "理由"), h("input", { name: "reason", required: true, maxlength: 1000, placeholder: "必填：为何修改" }),
+          t.needs_review && h("p", { class: "full muted" }, "待复核工单：提交后按所选领域分拨到对应部门。"),
+          h("button", { class: "full", type: "submit" }, "提交改标"))),
+      open && h("div", { class: "panel" }, h("h2", {}, "办结答复"),
+        h("form", { id: "resolve", onsubmit: resolve },
+          h("textarea", { class: "full", name: "reply", required: true, maxlength: 5000, placeholder: "答复群众的内容" }),
+          h("button", { class: "full", type: "submit" }, "办结"))),
+      h("div", { class: "panel" }, h("h2", {}, "处理记录"),
+        h("ul", { class: "history" }, t.history.map(historyLine))))));
+}
+
+// ---- charts (hand-drawn SVG) --------------------------------------------------------------------------------
+function niceMax(value) {
+  const step = 10 ** Math.floor(Math.log10(Math.max(value, 1)));
+  return [1, 2, 5, 10].map((m) => m * step).find((m) => m >= value);
+}
+
+function legend(entries) {
+  return h("div", { class: "legend" }, entries.map(([name, color]) =>
+    h("span", {}, h("i", { style: `background:${color}` }), name)));
+}
+
+function weeklyChart(data) {
+  const W = 1000, H = 300, left = 44, bottom = 28, top = 10;
+  const totals = data.weeks.map((_, i) => data.tickets_per_week.reduce((sum, d) => sum + d.counts[i], 0));
+  const max = niceMax(Math.max(...totals));
+  const band = (W - left) / data.weeks.length;
+  const y = (v) => H - bottom - (v / max) * (H - bottom - top);
+  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => [
+    s("line", { x1: left, x2: W, y1: y(max * f), y2: y(max * f), stroke: "#dde3ea" }),
+    s("text", { x: left - 6, y: y(max * f) + 4, "text-anchor": "end", "font-size": 11, fill: "#6b7785" }, Math.round(max * f)),
+  ]);
+  const bars = data.weeks.map((week, i) => {
+    let base = 0;
+    const x = left + i * band + band * 0.18;
+    const stack = data.tickets_per_week.map((d, j) => {
+      const n = d.counts[i];
+      const rect = n && s("rect", { x, width: band * 0.64, y: y(base + n), height: y(base) - y(base + n),
+        fill: PALETTE[j % PALETTE.length] }, s("title", {}, `${d.domain} ${week}：${n} 件`));
+      base += n;
+      return rect;
+    });
+    return [stack, s("text", { x: x + band * 0.32, y: H - 10, "text-anchor": "middle", "font-size": 11, fill: "#6b7785" },
+      week.slice(5)), totals[i] ? s("text", { x: x + band * 0.32, y: y(totals[i]) - 4, "text-anchor": "middle",
+      "font-size": 11 }, totals[i]) : null];
+  });
+  return [s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "各领域每周工单量" }, grid, bars),
+    legend(data.tickets_per_week.map((d, j) => [d.domain, PALETTE[j % PALETTE.length]]))];
+}
+
+function sentimentChart(data) {
+  const W = 1000, row = 26, left = 120, right = 70;
+  const H = data.sentiment_share.length * row + 4;
+  const width = W - left - right;
+  const rows = data.sentiment_share.map((d, i) => {
+    let x = left;
+    const segments = data.sentiments.map((name) => {
+      const w = d.share[name] * width;
+      const seg = w > 0 && [
+        s("rect", { x, y: i * row + 4, width: w, height: row - 8, fill: SENTIMENT_COLOR[name] || "#888" },
+          s("title", {}, `${d.domain} ${name}：${Math.round(d.share[name] * 100)}%`)),
+        w > 34 && s("text", { x: x + w / 2, y: i * row + row / 2 + 4, "text-anchor": "middle", "font-size": 11,
+          fill: "#fff" }, `${Math.round(d.share[name] * 100)}%`),
+      ];
+      x += w;
+      return seg;
+    });
+    return [s("text", { x: left - 8, y: i * row + row / 2 + 4, "text-anchor": "end", "font-size": 12 }, d.domain),
+      segments, s("text", { x: W - right + 8, y: i * row + row / 2 + 4, "font-size": 11, fill: "#6b7785" }, `${d.total} 件`)];
+  });
+  return [s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "各领域情感占比" }, rows),
+    legend(data.sentiments.map((name) => [name, SENTIMENT_COLOR[name] || "#888"]))];
+}
+
+async function showAnalytics(params) {
+  const weeks = params.get("weeks") || "12";
+  const data = await api(`/api/analytics?weeks=${encodeURIComponent(weeks)}`);
+  const empty = !data.tickets_per_week.length && h("p", { class: "muted" }, "所选时间内没有工单。");
+  view.replaceChildren(
+    h("h1", {}, "统计分析 ", h("span", { class: "muted" }, me.queues ? "（本部门队列）" : "（全部队列）")),
+    h("div", { class: "filters" }, h("label", {}, "时间范围",
+      select("weeks", [["4", "近 4 周"], ["8", "近 8 周"], ["12", "近 12 周"], ["26", "近 26 周"], ["52", "近 52 周"]], weeks,
+        { onchange: (e) => { location.hash = `#/analytics?weeks=${e.target.value}`; } }))),
+    h("div", { class: "charts" },
+      h("section", { class: "panel chart", id: "chart-weekly" }, h("h2", {}, "各领域每周工单量"),
+        empty || weeklyChart(data)),
+      h("section", { class: "panel chart", id: "chart-sentiment" }, h("h2", {}, "各领域情感占比（公众对各政策领域的反应）"),
+        empty || sentimentChart(data))));
+}
+
+// ---- routing ------------------------------------------------------------------------------------------------
+async function render() {
+  showNotice(pendingNotice);
+  pendingNotice = null;
+  if (!sessionStorage.getItem(TOKEN_KEY)) return showSignIn();
+  const [path, query] = location.hash.slice(1).split("?");
+  const [, page, arg] = path.split("/");
+  const params = new URLSearchParams(query || "");
+  try {
+    me = me || (await api("/api/me"));
+    document.getElementById("nav").hidden = document.getElementById("who").hidden = false;
+    document.getElementById("who-name").textContent = `${me.name}（${{ admin: "管理员", official: "办理人员" }[me.role] || me.role}）`;
+    document.querySelectorAll("[data-nav]").forEach((a) =>
+      a.classList.toggle("active", a.dataset.nav === (page === "analytics" ? "analytics" : "queues")));
+    if (page === "queue") await showQueue(decodeURIComponent(arg), params);
+    else if (page === "ticket") await showTicket(Number(arg), params);
+    else if (page === "analytics") await showAnalytics(params);
+    else await showQueues();
+  } catch (e) {
+    if (!sessionStorage.getItem(TOKEN_KEY)) showSignIn();
+    showNotice(e.message, true);
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  signOut();
+  navigate("#/", "已退出");
+});
+window.addEventListener("hashchange", render);
+render();

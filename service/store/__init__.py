@@ -1,6 +1,6 @@
 """Ticket store: SQLAlchemy models, alembic migrations and repository functions."""
 from .db import alembic_config, database_url, make_engine, migrate, normalize_url, session_factory
-from .models import AuditEvent, Base, HumanLabel, Prediction, Ticket, User
+from .models import AuditEvent, Base, HumanLabel, ModelPromotion, Prediction, Ticket, User
 from .queues import (
     LOCAL_TZ,
     Conflict,
@@ -38,6 +38,7 @@ __all__ = [
     "Base",
     "Conflict",
     "HumanLabel",
+    "ModelPromotion",
     "Invalid",
     "LOCAL_TZ",
     "NewTicket",

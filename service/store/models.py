@@ -178,3 +178,19 @@ class User(Base):
         Index("uq_api_user_active_name", "name", unique=True,
               sqlite_where=sql("revoked_at IS NULL"), postgresql_where=sql("revoked_at IS NULL")),
     )
+
+
+class ModelPromotion(Base):
+    """Every promotion decision, refused ones included: which model, against which, the figures and who."""
+
+    __tablename__ = "model_promotion"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200))
+    previous_tag: Mapped[str | None] = mapped_column(String(200))
+    accepted: Mapped[bool]
+    forced: Mapped[bool] = mapped_column(default=False)
+    actor: Mapped[str] = mapped_column(String(100))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -76,6 +76,10 @@ class Classifier:
                                  padding=True, return_tensors="pt")
             if what == "embed":
                 chunks.append(self.encoder.embed(enc["input_ids"], enc["attention_mask"]).numpy())
+            elif what == "both":  # the heads read the pooled vector (forward without its dropout, as in eval)
+                pooled = self.encoder.embed(enc["input_ids"], enc["attention_mask"])
+                chunks.append(({t: head(pooled).float().numpy() for t, head in self.encoder.heads.items()},
+                               pooled.numpy()))
             else:
                 out = self.encoder(enc["input_ids"], enc["attention_mask"])
                 chunks.append({t: v.float().numpy() for t, v in out.items()})
@@ -83,6 +87,9 @@ class Classifier:
         inverse[order] = np.arange(len(order))
         if what == "embed":
             return np.concatenate(chunks)[inverse]
+        if what == "both":
+            return ({t: np.concatenate([c[0][t] for c in chunks])[inverse] for t in self.labels},
+                    np.concatenate([c[1] for c in chunks])[inverse])
         return {t: np.concatenate([c[t] for c in chunks])[inverse] for t in self.labels}
 
     def component_probs(self, texts: Sequence[str], batch_size: int = 16):
@@ -107,6 +114,13 @@ class Classifier:
         """L2-normalised mean-pooled sentence vectors from the same encoder (for similar cases)."""
         vectors = self._encode(list(texts), batch_size, "embed")
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+    def predict_and_embed(self, texts: Sequence[str], batch_size: int = 16) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """predict_proba and embed of the same model inputs from one encoder pass (building the case base)."""
+        logits, vectors = self._encode(list(texts), batch_size, "both")
+        tf = self.tfidf.predict_logits(list(texts))
+        probs = {t: self.calibration.apply(t, softmax(logits[t]), softmax(tf[t])) for t in self.labels}
+        return probs, vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
     # -- persistence -------------------------------------------------------------------------------------
     def save(self, path: Path | str) -> Path:

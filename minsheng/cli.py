@@ -8,11 +8,27 @@ import sys
 from pathlib import Path
 
 
+def _database():
+    """The service's database ($MINSHENG_DB_URL, else SQLite under $MINSHENG_DATA_DIR), migrated to head."""
+    from service.store import make_engine, migrate, session_factory
+
+    engine = make_engine()
+    migrate(engine)
+    return engine, session_factory(engine)
+
+
 def _load(ref: str | None):
+    """A model folder or store tag; by default the production model (the latest promotion, else the shipped)."""
     from minsheng.classifier import Classifier
     from minsheng.labels import load_labels
     from minsheng.modelstore import model_dir
+    from service.store import production_tag
 
+    if not ref:
+        engine, sessions = _database()
+        with sessions() as session:
+            ref = production_tag(session)
+        engine.dispose()
     labels = load_labels()
     clf = Classifier.load(model_dir(ref))
     clf.check_labels(labels)
@@ -24,7 +40,8 @@ def cmd_train(args) -> int:
     from training.train import TrainConfig, train
 
     cfg = TrainConfig(output=args.output, base_model=args.base_model or "", extra=args.extra or [],
-                      epochs=args.epochs, limit=args.limit, seed=args.seed, threads=args.threads)
+                      epochs=args.epochs, limit=args.limit, seed=args.seed, threads=args.threads,
+                      **({"data_dir": args.data_dir} if args.data_dir else {}))
     path = train(cfg)
     if not args.no_store:
         print(f"stored as {import_model(path).tag}")
@@ -33,11 +50,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if args.compare:
+        from training.compare import render_comparison, score
+
+        (current, labels), (candidate, _) = _load(args.compare[0]), _load(args.compare[1])
+        holdout = Path(args.holdout) if args.holdout else None
+        n = args.benchmark_limit
+        print(render_comparison(score(current, labels, holdout, n), score(candidate, labels, holdout, n)))
+        return 0
     from training.evaluate import evaluate
 
     clf, labels = _load(args.model)
-    report = evaluate(clf, labels, Path(args.out))
-    print(report)
+    print(evaluate(clf, labels, Path(args.out)))
     return 0
 
 
@@ -67,13 +91,63 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_export_labels(args) -> int:
+    from datetime import datetime, timezone
+
+    from training.export import export_labels
+
+    since = datetime.fromisoformat(args.since).replace(tzinfo=timezone.utc) if args.since else None
+    engine, sessions = _database()
+    with sessions() as session:
+        counts = export_labels(session, Path(args.out), since)
+    engine.dispose()
+    print(f"{counts['train']} labeled tickets for training, {counts['holdout']} held back for the benchmark, "
+          f"in {args.out}/ (train.jsonl, holdout.jsonl, hf/)")
+    return 0
+
+
+def cmd_promote(args) -> int:
+    from minsheng.labels import load_labels
+    from training.promote import promote
+
+    engine, sessions = _database()
+    decision, comparison = promote(sessions, load_labels(), args.tag, args.actor, args.tolerance, args.force,
+                                   Path(args.holdout) if args.holdout else None, args.benchmark_limit)
+    engine.dispose()
+    print(comparison)
+    if decision.accepted:
+        print(f"\npromoted {args.tag}" + (" (forced)" if args.force and decision.reasons else "") +
+              "; running services switch with POST /api/admin/reload or at their next start")
+        return 0
+    print("\nrefused: " + "; ".join(decision.reasons), file=sys.stderr)
+    return 1
+
+
 def cmd_serve(args) -> int:
     from minsheng.modelstore import resolve
 
-    # resolve (and import the shipped model) once here, so that every worker loads the same version
-    os.environ["MINSHENG_MODEL"] = str(resolve(args.model or os.environ.get("MINSHENG_MODEL")).tag)
+    engine, _ = _database()  # migrated once here, before BentoML starts its workers
+    engine.dispose()
+    resolve(None)  # the shipped model is in the store before the model service looks for it
+    if args.model:
+        os.environ["MINSHENG_MODEL"] = args.model
     cmd = [sys.executable, "-m", "bentoml", "serve", "service.service:Minsheng", "--host", args.host, "--port", str(args.port)]
     os.execvp(cmd[0], cmd)
+
+
+def cmd_cases(args) -> int:
+    from service.cases import REPLIES_CSV, build_case_base
+
+    clf, labels = _load(args.model)
+    engine, sessions = _database()
+    try:
+        counts = build_case_base(sessions, clf, labels, Path(args.file or REPLIES_CSV), args.limit)
+    finally:
+        engine.dispose()
+    print(f"case base for model {clf.version}: {counts['cases']} cases from the file ({counts['embedded']} embedded, "
+          f"{counts['unchanged']} unchanged), {counts['tickets']} resolved tickets added, "
+          f"{counts['hot_issue_tickets']} open grouped tickets re-embedded")
+    return 0
 
 
 def cmd_users(args) -> int:
@@ -102,16 +176,22 @@ def cmd_users(args) -> int:
     return 0
 
 
+LIMIT_HELP = "score on the first N rows of each benchmark file only (quick checks; the gate is weaker)"
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="minsheng", description="民声: tag and route citizen feedback")
     sub = parser.add_subparsers(dest="command", required=True)
-    model_help = "a saved model folder or a model-store tag (default: latest in the store, else the shipped one)"
+    model_help = "a saved model folder or a model-store tag (default: the production model)"
 
     p = sub.add_parser("train", help="train a classifier and put it into the model store")
     p.add_argument("--output", default="build/model")
     p.add_argument("--base-model", help="a local Hugging Face model folder (default: m3e-small)")
-    p.add_argument("--extra", action="append", help="extra labeled CSV/JSONL/dataset folder (repeatable)")
+    p.add_argument("--data-dir", help="base training data folder (default: the project's data/)")
+    p.add_argument("--extra", action="append",
+                   help="extra labeled CSV/JSONL/dataset folder, e.g. export-labels' train.jsonl (repeatable); "
+                        "each row is seen 3 times an epoch")
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--limit", type=int, help="train on a sample of this many rows")
     p.add_argument("--seed", type=int, default=13)
@@ -122,7 +202,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate", help="report on the dev sets (Markdown, JSON, plots)")
     p.add_argument("--model", help=model_help)
     p.add_argument("--out", default="reports")
+    p.add_argument("--compare", nargs=2, metavar=("CURRENT", "CANDIDATE"),
+                   help="print per-head, per-class differences of two models on the fixed benchmark")
+    p.add_argument("--holdout", help="export-labels' holdout.jsonl, added to the benchmark")
+    p.add_argument("--benchmark-limit", type=int, help=LIMIT_HELP)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export-labels", help="officials' verified labels as training data (PII masked)")
+    p.add_argument("--since", help="ISO date: only labels given since then")
+    p.add_argument("--out", default="build/labels")
+    p.set_defaults(func=cmd_export_labels)
+
+    p = sub.add_parser("promote", help="make a model the production one if the benchmark says it is not worse")
+    p.add_argument("tag")
+    p.add_argument("--actor", default=os.environ.get("USER", "unknown"), help="who promotes (recorded)")
+    p.add_argument("--tolerance", type=float, default=0.02, help="largest allowed drop of any domain's F1")
+    p.add_argument("--holdout", help="export-labels' holdout.jsonl, added to the benchmark")
+    p.add_argument("--force", action="store_true", help="promote even if worse (recorded as forced)")
+    p.add_argument("--benchmark-limit", type=int, help=LIMIT_HELP)
+    p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("classify", help="tag a CSV or JSONL file")
     p.add_argument("input")
@@ -138,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="start the HTTP service")
     p.add_argument("--host", default=os.environ.get("MINSHENG_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("MINSHENG_PORT", "3000")))
-    p.add_argument("--model", help="model-store tag (default: $MINSHENG_MODEL, else latest, else shipped)")
+    p.add_argument("--model", help="pin a model-store tag (default: $MINSHENG_MODEL, else the production model)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("users", help="API users and their tokens (database: $MINSHENG_DB_URL or $MINSHENG_DATA_DIR)")
@@ -151,6 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     u = users.add_parser("revoke", help="revoke a user's token")
     u.add_argument("name")
     p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("cases", help="the case base of past replies for similar cases (database as for users)")
+    cases = p.add_subparsers(dest="action", required=True)
+    c = cases.add_parser("build", help="embed data/cases (and resolved tickets) with the model; idempotent")
+    c.add_argument("--file", help="CSV with id, title, text, reply, reply_time (default: data/cases/replies.csv)")
+    c.add_argument("--limit", type=int, help="only the first N cases of the file")
+    c.add_argument("--model", help=model_help)
+    p.set_defaults(func=cmd_cases)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -37,17 +37,13 @@ def import_model(path: Path | str) -> bentoml.Model:
 
 
 def resolve(tag: str | None = None) -> bentoml.Model:
-    """The model to serve: an explicit tag, else the latest in the store, else the shipped default imported."""
-    if tag:
-        return bentoml.models.get(tag)
-    try:
-        return bentoml.models.get(f"{MODEL_NAME}:latest")
-    except bentoml.exceptions.NotFound:
-        return import_model(SHIPPED_MODEL)
+    """A model-store tag, or (None) the shipped default, imported into the store on first use. A newly trained
+    model is never picked up by itself: it serves once promoted (or named)."""
+    return bentoml.models.get(tag) if tag else import_model(SHIPPED_MODEL)
 
 
 def model_dir(ref: str | None = None) -> Path:
-    """A saved classifier folder: `ref` may be such a folder or a model-store tag (None: see `resolve`)."""
+    """A saved classifier folder: `ref` may be such a folder or a model-store tag (None: the shipped model)."""
     if ref and Path(ref).is_dir():
         return Path(ref)
     return Path(resolve(ref).path)

@@ -22,9 +22,10 @@ def _words(text: str) -> list[str]:
 class TfidfHeads:
     """scikit-learn style: fit(texts, labels) then predict_proba(texts) -> {task: (n, classes) array}."""
 
-    def __init__(self, head_sizes: dict[str, int], C: float = 10.0):
+    def __init__(self, head_sizes: dict[str, int], C: float = 10.0, balanced: tuple[str, ...] = ()):
         self.head_sizes = head_sizes
         self.C = C
+        self.balanced = balanced  # tasks whose rare classes get the weight of common ones
         self._chars = HashingVectorizer(analyzer="char", ngram_range=(1, 3), n_features=2**17,
                                         alternate_sign=False, norm=None)
         self._words = HashingVectorizer(analyzer=_words, n_features=2**15, alternate_sign=False, norm=None)
@@ -50,7 +51,8 @@ class TfidfHeads:
                     intercept[:] = 0.0
                 self.coef[task], self.intercept[task] = coef, intercept
                 continue
-            clf = LogisticRegression(C=self.C, max_iter=500).fit(X[rows], y[rows])
+            clf = LogisticRegression(C=self.C, max_iter=500,
+                                     class_weight="balanced" if task in self.balanced else None).fit(X[rows], y[rows])
             if len(clf.classes_) == 2:  # sklearn stores one row for a binary problem
                 coef[clf.classes_[1]], intercept[clf.classes_[1]] = clf.coef_[0], clf.intercept_[0]
                 intercept[clf.classes_[0]] = 0.0

@@ -122,8 +122,10 @@ def queue_tickets(
     since: Annotated[date | None, Query(description="created on or after this day (Beijing time)")] = None,
     until: Annotated[date | None, Query(description="created on or before this day (Beijing time)")] = None,
     page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Annotated[str, Query(description='"urgent" (urgent, then oldest first) or "uncertain" '
+                                            '(lowest model confidence first: where a label teaches most)')] = "urgent",
 ) -> dict[str, Any]:
-    """A page of the queue: urgent tickets first, then the oldest first."""
+    """A page of the queue, urgent tickets first then the oldest, or the most uncertain first."""
     if since and until and until < since:
         raise Invalid("until", "must not be before since")
     filters = TicketFilter(status=status, urgent=urgent, domain=domain, sentiment=sentiment, appeal=appeal,
@@ -131,7 +133,7 @@ def queue_tickets(
                            until=until and _day_start(until + timedelta(days=1)))
     with sessions() as session:
         tickets, total = list_tickets(session, labels, queue, filters, caller.queues, page_size,
-                                      (page - 1) * page_size)
+                                      (page - 1) * page_size, order)
     return {"queue": queue, "total": total, "page": page, "page_size": page_size,
             "tickets": [_summary(t, caller) for t in tickets]}
 
@@ -157,8 +159,11 @@ def relabel_ticket(ticket_id: int, body: RelabelRequest, caller: Reviewer, sessi
 
 @router.post("/api/tickets/{ticket_id}/resolve")
 def resolve_ticket(ticket_id: int, body: ResolveRequest, caller: Reviewer, sessions: Sessions,
-                   labels: Labels) -> dict[str, Any]:
-    return _shown(resolve(sessions, labels, ticket_id, body.reply, caller.name, caller.queues), caller)
+                   labels: Labels, request: Request) -> dict[str, Any]:
+    ticket = resolve(sessions, labels, ticket_id, body.reply, caller.name, caller.queues)
+    if (assistant := getattr(request.app.state, "assistant", None)) is not None:
+        assistant.resolved([ticket])  # joins the case base (similar past cases)
+    return _shown(ticket, caller)
 
 
 @router.post("/api/tickets/{ticket_id}/reopen")

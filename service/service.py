@@ -5,7 +5,6 @@ Requests flow: validate (schemas) → analyze text (spaCy: PII, keywords, places
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 
 import bentoml
 from fastapi import Depends, FastAPI, HTTPException
@@ -19,7 +18,9 @@ from minsheng.labels import load_labels
 from minsheng.nlp import get_analyzer
 from minsheng.routing import route
 from minsheng.text import model_input, normalize
-from service.auth import intake
+from service.assist import Assistant, expected_model_version
+from service.assist_api import router as assist_router
+from service.auth import intake, require
 from service.review_api import router as review_router
 from service.schemas import ClassifyRequest, ClassifyResponse, Info, SubmitRequest, SubmitResponse, Tags
 from service.store import (Analysis, NewTicket, Routing, create_ticket, find_ticket, first_prediction, make_engine,
@@ -29,6 +30,7 @@ from service.tagger import Tagger
 log = logging.getLogger("minsheng.service")
 app = FastAPI(title="minsheng 民声", version="1", description="Tag, route and store citizen feedback.")
 app.include_router(review_router)
+app.include_router(assist_router)
 
 
 def _field(loc: tuple) -> str:
@@ -70,20 +72,18 @@ class Minsheng:
         migrate(engine)
         self.sessions = session_factory(engine)
         app.state.sessions, app.state.labels = self.sessions, self.labels  # for the routes outside this class
-
-    @cached_property
-    def model_info(self) -> dict:
-        # asked on first use: the dependency's client is connected only after __init__
-        return self.tagger.info()
+        # similar cases and hot issues, on vectors from the Tagger (called lazily: connected after __init__)
+        app.state.assistant = self.assistant = Assistant(self.sessions, lambda t: self.tagger.embed(t))
+        self.assistant.preload(expected_model_version(self.sessions))
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the full calibrated scores ({task: {label: p}}) of each (title, text)."""
         analyses = self.analyzer.pipe([normalize(text) for _, text in items])
-        scores = self.tagger.predict([model_input(title, text) for title, text in items])
+        predictions = self.tagger.predict([model_input(title, text) for title, text in items])
         out = []
-        for analysis, s in zip(analyses, scores):
-            routed = route(Prediction(s), self.labels).to_dict()
-            out.append((Tags(**routed, **analysis.to_dict(), model_version=self.model_info["model_version"]), s))
+        for analysis, p in zip(analyses, predictions):
+            routed = route(Prediction(p["scores"]), self.labels).to_dict()
+            out.append((Tags(**routed, **analysis.to_dict(), model_version=p["model_version"]), p["scores"]))
         return out
 
     @app.post("/classify", response_model=ClassifyResponse, dependencies=[Depends(intake)])
@@ -123,6 +123,7 @@ class Minsheng:
         )
         if created:
             log.info("ticket %s → %s (%s)", ticket["id"], ticket["queue"], ticket["priority"])
+            self.assistant.submitted(ticket)  # hot-issue grouping; logs, never fails, the stored ticket
         return self._submitted(ticket, created)
 
     def _submitted(self, ticket: dict, created: bool) -> JSONResponse:
@@ -141,9 +142,14 @@ class Minsheng:
             pii=ticket["pii"], model_version=ticket["model_version"])
         return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
+    @app.post("/api/admin/reload", dependencies=[Depends(require("admin"))])
+    def reload_model(self) -> dict:
+        """Switch to the production model (after `minsheng promote`) without dropping a request."""
+        return self.tagger.reload()
+
     @app.get("/info", response_model=Info)
     def info(self) -> Info:
         """The model and label-set versions this service answers with."""
-        return Info(**{**self.model_info, "label_version": self.labels.version},
+        return Info(**{**self.tagger.info(), "label_version": self.labels.version},
                     domains=list(self.labels.domains),
                     queues={q: r.department for q, r in self.labels.queues().items()})

@@ -1,10 +1,15 @@
+import csv
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from transformers import BertConfig, BertModel
 
+from minsheng.encoder import load_tokenizer
+from minsheng.modelstore import default_base_model
 from service.store import make_engine, migrate, session_factory
 
 PG_URL = os.environ.get("MINSHENG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -92,3 +97,33 @@ def pg_server(tmp_path_factory, bentoml_home, pg_admin):
     proc.stop()
     with pg_admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+FILES = ["domain/train.csv", "domain/dev.csv", "citizen/train.csv", "citizen/dev.csv", "sentiment_reviews/reviews.csv"]
+
+
+def _head(src: Path, dst: Path, n: int) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with src.open(encoding="utf-8") as f, dst.open("w", encoding="utf-8", newline="") as g:
+        reader = csv.DictReader(f)
+        writer = csv.DictWriter(g, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        for i, row in enumerate(reader):
+            if i >= n:
+                break
+            writer.writerow(row)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """A tiny random BERT (2 layers, hidden 32) with the real tokenizer, and 60 rows of each data file."""
+    root = tmp_path_factory.mktemp("tiny")
+    for name in FILES:
+        _head(DATA / name, root / "data" / name, 60)
+    base = root / "tiny-bert"
+    config = BertConfig(vocab_size=21128, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(base)
+    load_tokenizer(default_base_model()).save_pretrained(base)
+    return root, base

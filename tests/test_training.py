@@ -1,46 +1,12 @@
 """The training loop end to end on a tiny random BERT and a tiny slice of the real data."""
-import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from transformers import BertConfig, BertModel
 
 from minsheng.classifier import Classifier
-from minsheng.encoder import load_tokenizer
-from minsheng.modelstore import default_base_model
 from training.data import file_sha256
 from training.train import TrainConfig, train
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-FILES = ["domain/train.csv", "domain/dev.csv", "citizen/train.csv", "citizen/dev.csv", "sentiment_reviews/reviews.csv"]
-
-
-def _head(src: Path, dst: Path, n: int) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with src.open(encoding="utf-8") as f, dst.open("w", encoding="utf-8", newline="") as g:
-        reader = csv.DictReader(f)
-        writer = csv.DictWriter(g, fieldnames=reader.fieldnames)
-        writer.writeheader()
-        for i, row in enumerate(reader):
-            if i >= n:
-                break
-            writer.writerow(row)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    for name in FILES:
-        _head(DATA / name, root / "data" / name, 60)
-    base = root / "tiny-bert"
-    config = BertConfig(vocab_size=21128, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(base)
-    load_tokenizer(default_base_model()).save_pretrained(base)
-    return root, base
-
 
 def test_train_save_load_predict(tiny):
     root, base = tiny

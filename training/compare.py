@@ -20,15 +20,17 @@ OVERALL = [("domain/dev", "domain", "macro_f1"), ("citizen/dev", "domain", "accu
            ("human/holdout", "domain", "accuracy")]
 
 
-def benchmark_sources(holdout: Path | None) -> list[Source]:
+def benchmark_sources(holdout: Path | None, limit: int | None = None) -> list[Source]:
     sources = default_plan().dev
     if holdout is not None and holdout.exists() and holdout.stat().st_size:
         sources.append(Source("human", holdout))
+    for s in sources:
+        s.head = limit
     return sources
 
 
-def score(clf: Classifier, labels: LabelSet, holdout: Path | None = None) -> dict:
-    bench = load_split(benchmark_sources(holdout), labels)
+def score(clf: Classifier, labels: LabelSet, holdout: Path | None = None, limit: int | None = None) -> dict:
+    bench = load_split(benchmark_sources(holdout, limit), labels)
     probs = clf.predict_proba(inputs(bench))
     y = {t: np.asarray(v) for t, v in label_ids(bench, labels).items()}
     source = np.asarray(bench["source"])

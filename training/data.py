@@ -23,6 +23,7 @@ class Source:
     path: Path
     repeat: int = 1
     limit: int | None = None  # a seeded random sample of at most this many rows
+    head: int | None = None  # only the first rows (a quick, still fixed, benchmark)
 
 
 @dataclass
@@ -71,6 +72,8 @@ def _unify(row: dict, source: str) -> dict:
 
 def load_source(src: Source, labels: LabelSet, seed: int = 0) -> datasets.Dataset:
     ds = _read(src.path)
+    if src.head is not None:
+        ds = ds.select(range(min(src.head, len(ds))))
     if src.limit is not None and len(ds) > src.limit:
         ds = ds.shuffle(seed=seed).select(range(src.limit))
     ds = ds.map(lambda r: _unify(r, src.name), remove_columns=ds.column_names, features=FEATURES,

@@ -42,6 +42,9 @@ class TrainConfig:
     warmup: float = 0.06
     max_length: int = 128
     tfidf_C: float = 10.0
+    # class-balanced TF-IDF heads, e.g. ("domain", "appeal"): measured on dev, +1.4 points citizen domain accuracy
+    # and more rare-domain messages to the right department, but -0.8 domain/dev macro-F1; off by default
+    tfidf_balanced: tuple[str, ...] = ()
     seed: int = 13
     limit: int | None = None  # train on a random sample of this many rows (smoke runs and tests)
     threads: int | None = None
@@ -124,7 +127,7 @@ def train(cfg: TrainConfig, labels: LabelSet | None = None) -> Path:
              {t: int(sum(v != -100 for v in train_y[t])) for t in TASKS})
 
     t0 = time.time()
-    tfidf = TfidfHeads(sizes, C=cfg.tfidf_C).fit(train_x, train_y)
+    tfidf = TfidfHeads(sizes, C=cfg.tfidf_C, balanced=cfg.tfidf_balanced).fit(train_x, train_y)
     tfidf_seconds = time.time() - t0
 
     base = cfg.base_model or str(default_base_model())

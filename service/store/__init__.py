@@ -1,6 +1,8 @@
 """Ticket store: SQLAlchemy models, alembic migrations and repository functions."""
 from .db import alembic_config, database_url, make_engine, migrate, normalize_url, session_factory
-from .models import AuditEvent, Base, HumanLabel, ModelPromotion, Prediction, Ticket, User
+from .models import (AuditEvent, Base, CaseEntry, HotIssue, HotIssueTicket, HumanLabel, ModelPromotion, Prediction,
+                     Ticket, User)
+from .promotions import production_tag, promotion_history, record_promotion
 from .queues import (
     LOCAL_TZ,
     Conflict,
@@ -39,6 +41,12 @@ __all__ = [
     "Conflict",
     "HumanLabel",
     "ModelPromotion",
+    "CaseEntry",
+    "HotIssue",
+    "HotIssueTicket",
+    "production_tag",
+    "promotion_history",
+    "record_promotion",
     "Invalid",
     "LOCAL_TZ",
     "NewTicket",

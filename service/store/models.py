@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -194,3 +195,63 @@ class ModelPromotion(Base):
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CaseEntry(Base):
+    """A past case for "similar past cases": a message with the official reply it got, from data/cases or a
+    resolved ticket. Text, title and reply are PII-masked; `vector` is the masked message's sentence vector
+    (float32 bytes) from the encoder of `model_version`, comparable only with vectors of the same model."""
+
+    __tablename__ = "case_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "replies" (data/cases) or "ticket"
+    source_id: Mapped[str] = mapped_column(String(64))  # the data file's id, or the ticket id
+    # the ticket's case goes with the ticket (e.g. when a citizen's data is erased)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), unique=True)
+    title: Mapped[str | None] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    reply: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str] = mapped_column(String(64))
+    domain_confidence: Mapped[float | None]  # the model's, where it predicted the domain; None: a person's
+    queue: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(100))
+    answered_at: Mapped[datetime | None]
+    model_version: Mapped[str] = mapped_column(String(100), index=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_case_entry_source"),
+        CheckConstraint("source IN ('replies', 'ticket')", name="source"),
+    )
+
+
+class HotIssue(Base):
+    """A group of tickets raising the same issue (reposts, the same problem at the same place). Its size, times,
+    places, keywords and departments are computed from its tickets, which can be relabeled or resolved."""
+
+    __tablename__ = "hot_issue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))  # the first ticket's, PII-masked
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)  # the last ticket joined
+
+
+class HotIssueTicket(Base):
+    """A ticket's membership of its hot issue (one each), with what grouping compared: the vector of its masked
+    text, and the places and keywords of its title and text."""
+
+    __tablename__ = "hot_issue_ticket"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("hot_issue.id", ondelete="CASCADE"), index=True)
+    matched_ticket_id: Mapped[int | None]  # the ticket it was found to repeat; None: it started the issue
+    similarity: Mapped[float | None]  # cosine similarity to that ticket
+    places: Mapped[list[Any]] = mapped_column(default=list)
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    model_version: Mapped[str] = mapped_column(String(100))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)

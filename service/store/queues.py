@@ -104,19 +104,30 @@ def queue_summaries(session: Session, labels: LabelSet, visible: Visible) -> lis
     return list(out.values())
 
 
+ORDERS = ("urgent", "uncertain")
+
+
 def list_tickets(session: Session, labels: LabelSet, queue: str, filters: TicketFilter, visible: Visible,
-                 limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """One page of a queue, urgent first, then oldest first, and the number of tickets matching in all."""
+                 limit: int, offset: int = 0, order: str = "urgent") -> tuple[list[dict[str, Any]], int]:
+    """One page of a queue, and the number of tickets matching in all. order "urgent": urgent first, then
+    oldest first; "uncertain": lowest domain confidence at intake first, where a label teaches the model most."""
+    if order not in ORDERS:
+        raise Invalid("order", f"unknown order {order!r}; known: {', '.join(ORDERS)}")
     if visible is not None and queue not in visible:
         raise NotVisible(f"queue {queue!r}")
     if queue not in labels.queues():
         raise NotFound(f"no queue {queue!r}")
     where = [Ticket.queue == queue, *filters.conditions(labels)]
     total = session.scalar(select(func.count()).select_from(Ticket).where(*where))
-    tickets = session.scalars(
-        # 'high' sorts before 'normal' (the only two priorities): the order of the queue index
-        select(Ticket).where(*where).order_by(Ticket.priority, Ticket.created_at, Ticket.id).limit(limit).offset(offset)
-    ).all()
+    query = select(Ticket).where(*where)
+    if order == "uncertain":
+        intake = (select(Prediction.ticket_id, func.min(Prediction.id).label("id"))
+                  .group_by(Prediction.ticket_id).subquery())
+        query = (query.join(intake, intake.c.ticket_id == Ticket.id).join(Prediction, Prediction.id == intake.c.id)
+                 .order_by(Prediction.domain_confidence, Ticket.id))
+    else:  # 'high' sorts before 'normal' (the only two priorities): the order of the queue index
+        query = query.order_by(Ticket.priority, Ticket.created_at, Ticket.id)
+    tickets = session.scalars(query.limit(limit).offset(offset)).all()
     predictions = _first_predictions(session, [t.id for t in tickets])
     return [_with_confidence(t, predictions.get(t.id), labels) for t in tickets], total
 

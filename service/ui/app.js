@@ -266,7 +266,89 @@ async function showTicket(id, params) {
           h("textarea", { class: "full", name: "reply", required: true, maxlength: 5000, placeholder: "答复群众的内容" }),
           h("button", { class: "full", type: "submit" }, "办结"))),
       h("div", { class: "panel" }, h("h2", {}, "处理记录"),
-        h("ul", { class: "history" }, t.history.map(historyLine))))));
+        h("ul", { class: "history" }, t.history.map(historyLine)))),
+    h("section", { class: "panel", id: "similar" }, h("h2", {}, "相似历史案例"), h("p", { class: "muted" }, "检索中…"))));
+  showAssist(t, document.getElementById("similar"));
+}
+
+// ---- similar past cases and hot issues ----------------------------------------------------------------------
+const similarity = (x) => (x == null ? "—" : `${Math.round(x * 100)}%`);
+
+async function showAssist(t, box) {
+  try {
+    const [similar, { hot_issue: issue }] = await Promise.all([
+      api(`/api/tickets/${t.id}/similar?k=5`), api(`/api/tickets/${t.id}/hot-issue`)]);
+    const empty = similar.case_base_size ? "没有相似案例。" : "案例库为空：请管理员运行 minsheng cases build。";
+    box.replaceChildren(h("h2", {}, "相似历史案例"),
+      issue && issue.total_size > 1 && h("p", { id: "ticket-hot-issue" }, "属于热点问题 ",
+        h("a", { href: `#/hot-issue/${issue.id}` }, `#${issue.id} ${issue.title}`), `（共 ${issue.total_size} 件）`),
+      similar.cases.length ? h("ol", { class: "cases" }, similar.cases.map((c) => h("li", { "data-case": c.case_id },
+        h("div", {}, h("b", {}, similarity(c.similarity)), " ", h("span", { class: "tag domain" }, c.domain),
+          c.domain_predicted ? h("span", { class: "muted" }, "（模型判断）") : null, ` ${c.department} `,
+          h("span", { class: "muted" }, `${c.source === "ticket" ? `工单 #${c.ticket_id}` : "历史留言"} · ${time(c.answered_at)}`)),
+        h("div", { class: "title" }, c.title || "（无标题）"),
+        h("div", { class: "text" }, maskedText(c.text)),
+        h("details", {}, h("summary", {}, "查看答复"), h("div", { class: "reply" }, maskedText(c.reply))))))
+        : h("p", { class: "muted" }, empty));
+  } catch (e) {
+    box.replaceChildren(h("h2", {}, "相似历史案例"), h("p", { class: "muted" }, e.message));
+  }
+}
+
+async function showHotIssues(params) {
+  const queue = params.get("queue") || "";
+  const [{ hot_issues: issues }, { queues }] = await Promise.all([
+    api(`/api/hot-issues?limit=50${queue ? `&queue=${encodeURIComponent(queue)}` : ""}`), loadLabels()]);
+  const mine = me.queues || Object.keys(queues);
+  const rows = issues.map((i) => h("tr", { "data-issue": i.id },
+    h("td", {}, h("b", {}, i.heat)),
+    h("td", { class: "excerpt" }, h("a", { href: `#/hot-issue/${i.id}` }, h("div", { class: "title" }, `#${i.id} ${i.title}`))),
+    h("td", {}, `${i.open} / ${i.size}`), h("td", {}, i.recent),
+    h("td", { class: "conf" }, h("div", {}, time(i.first_seen)), h("div", {}, time(i.last_seen))),
+    h("td", { class: "kw" }, i.places.join("、") || "—"), h("td", { class: "kw" }, i.keywords.join("、")),
+    h("td", { class: "kw" }, i.departments.map((d) => `${d.department} ${d.tickets}`).join("、"))));
+  view.replaceChildren(
+    h("h1", {}, "热点问题 ", h("span", { class: "muted" }, queue ? `（${queues[queue] || queue}）` : me.queues ? "（本部门队列）" : "（全部队列）")),
+    h("div", { class: "filters" }, h("label", {}, "队列", select("queue", [["", "全部"], ...mine.map((q) => [q, queues[q] || q])], queue,
+      { onchange: (e) => { location.hash = `#/hot-issues${e.target.value ? `?queue=${e.target.value}` : ""}`; } }))),
+    h("p", { class: "muted" }, "同一地点、同一问题的重复或相近诉求归为一组；按未办结件数加近 7 天新增件数排序。"),
+    h("table", { id: "hot-issues" },
+      h("thead", {}, h("tr", {}, ["热度", "问题", "未办结/件数", "近7天", "首次/最近", "地点", "关键词", "涉及部门"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "暂无热点问题")))));
+}
+
+async function showHotIssue(id) {
+  const issue = await api(`/api/hot-issues/${id}`);
+  const resolve = async (event) => {
+    event.preventDefault();
+    try {
+      const done = await api(`/api/hot-issues/${id}/resolve`, { reply: new FormData(event.target).get("reply") });
+      const skipped = done.skipped.map((s) => `#${s.ticket_id}（${s.reason}）`).join("、");
+      navigate(location.hash, `已统一办结 ${done.resolved.length} 件${skipped ? `；未办结：${skipped}` : ""}`);
+    } catch (e) {
+      showNotice(e.message, true);
+    }
+  };
+  const rows = issue.tickets.map((t) => h("tr", { "data-ticket": t.id },
+    h("td", {}, h("a", { href: `#/ticket/${t.id}` }, `#${t.id}`)),
+    h("td", { class: "excerpt" }, h("div", { class: "title" }, t.title || "（无标题）"), h("div", { class: "text" }, maskedText(t.excerpt))),
+    h("td", {}, STATUS[t.status], t.claimed_by && h("div", { class: "kw" }, t.claimed_by)),
+    h("td", { class: "kw" }, t.department), h("td", { class: "conf" }, similarity(t.similarity)),
+    h("td", { class: "conf" }, time(t.created_at))));
+  view.replaceChildren(
+    h("div", {}, h("a", { href: "#/hot-issues" }, "← 热点问题")),
+    h("h1", { style: "margin-top:10px" }, `热点问题 #${issue.id} ${issue.title}`),
+    h("dl", { class: "meta panel" }, [["件数", `${issue.size}（未办结 ${issue.open}，近 7 天 ${issue.recent}）${issue.hidden ? `，另有 ${issue.hidden} 件在其他部门` : ""}`],
+      ["首次 / 最近", `${time(issue.first_seen)} / ${time(issue.last_seen)}`], ["地点", issue.places.join("、") || "—"],
+      ["关键词", issue.keywords.join("、") || "—"], ["涉及部门", issue.departments.map((d) => `${d.department}（${d.tickets} 件）`).join("、")]]
+      .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    issue.open > 0 && h("form", { class: "panel", id: "resolve-issue", onsubmit: resolve },
+      h("h2", {}, `统一答复：办结本组 ${issue.open} 件未办结工单（逐件记录）`),
+      h("textarea", { name: "reply", required: true, maxlength: 5000, placeholder: "答复群众的内容" }),
+      h("button", { type: "submit" }, "统一办结")),
+    h("table", { id: "issue-tickets" },
+      h("thead", {}, h("tr", {}, ["编号", "诉求内容", "状态", "部门", "相似度", "受理时间"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows)));
 }
 
 // ---- charts (hand-drawn SVG) --------------------------------------------------------------------------------
@@ -361,10 +443,12 @@ async function render() {
     document.getElementById("nav").hidden = document.getElementById("who").hidden = false;
     document.getElementById("who-name").textContent = `${me.name}（${{ admin: "管理员", official: "办理人员" }[me.role] || me.role}）`;
     document.querySelectorAll("[data-nav]").forEach((a) =>
-      a.classList.toggle("active", a.dataset.nav === (page === "analytics" ? "analytics" : "queues")));
+      a.classList.toggle("active", a.dataset.nav === ({ analytics: "analytics", "hot-issues": "hot-issues", "hot-issue": "hot-issues" }[page] || "queues")));
     if (page === "queue") await showQueue(decodeURIComponent(arg), params);
     else if (page === "ticket") await showTicket(Number(arg), params);
     else if (page === "analytics") await showAnalytics(params);
+    else if (page === "hot-issues") await showHotIssues(params);
+    else if (page === "hot-issue") await showHotIssue(Number(arg));
     else await showQueues();
   } catch (e) {
     if (!sessionStorage.getItem(TOKEN_KEY)) showSignIn();

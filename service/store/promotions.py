@@ -1,0 +1,30 @@
+"""Which model is in production: the latest accepted promotion. Refused ones are kept for the record."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import AuditEvent, ModelPromotion
+
+
+def production_tag(session: Session) -> str | None:
+    return session.scalars(select(ModelPromotion.tag).where(ModelPromotion.accepted)
+                           .order_by(ModelPromotion.id.desc()).limit(1)).first()
+
+
+def record_promotion(sessions: sessionmaker[Session], tag: str, previous_tag: str | None, accepted: bool,
+                     forced: bool, actor: str, reasons: list[str], figures: dict[str, Any]) -> int:
+    with sessions.begin() as session:
+        row = ModelPromotion(tag=tag, previous_tag=previous_tag, accepted=accepted, forced=forced, actor=actor,
+                             reasons=reasons, figures=figures)
+        session.add(row)
+        session.flush()
+        session.add(AuditEvent(actor=actor, action="model.promoted" if accepted else "model.promotion_refused",
+                               detail={"tag": tag, "previous": previous_tag, "forced": forced}))
+        return row.id
+
+
+def promotion_history(session: Session, limit: int = 20) -> list[ModelPromotion]:
+    return list(session.scalars(select(ModelPromotion).order_by(ModelPromotion.id.desc()).limit(limit)))

@@ -109,7 +109,9 @@ class SubmitLoad:
         """After the fault: every external_id sent, acknowledged or not, once more (bounded in time). An
         acknowledged one must come back 200 with the same ticket; an unknown one 201 or 200."""
         todo = sorted(self.unknown) + sorted(self.acked)
+        was_unknown = set(self.unknown)
         statuses: dict[str, int] = {}
+        unknown_statuses: dict[str, int] = {}
         deadline = time.monotonic() + seconds
         conn = _connection(url)
         done = 0
@@ -134,6 +136,8 @@ class SubmitLoad:
                 break
             done += 1
             statuses[str(status)] = statuses.get(str(status), 0) + 1
+            if ext in was_unknown:  # 200 here: stored before the fault, its answer lost; 201: never stored
+                unknown_statuses[str(status)] = unknown_statuses.get(str(status), 0) + 1
             if 200 <= status < 300:
                 if ext in self.acked:
                     if status != 200 or answer["ticket_id"] != self.acked[ext]:
@@ -142,7 +146,9 @@ class SubmitLoad:
                     self.acked[ext] = answer["ticket_id"]
                     self.unknown.discard(ext)
         conn.close()
-        return {"retried": done, "of": len(todo), "statuses": statuses}
+        return {"retried": done, "of": len(todo), "acknowledged_before": len(todo) - len(was_unknown),
+                "unanswered_before": len(was_unknown), "statuses": statuses,
+                "unanswered_retry_statuses": unknown_statuses}
 
 
 def _statuses(run) -> dict[str, int]:
@@ -191,7 +197,6 @@ def part_kill9(msgs) -> dict:
            "processes_killed": len(info["pids_killed"]), "process_groups_killed": info["process_groups_killed"],
            "survivors": survivors, "answers_2xx_after_kill": sum(200 <= s < 300 for s in after_kill),
            "restart_s": restart_s,
-           "unknown_outcome_before_retry": retry["of"] - len(load.acked) + len(load.unknown),
            "retry": retry, "retry_mismatch": len(load.retry_mismatch), "store": check}
     out["ok"] = (check["ok"] and not load.retry_mismatch and not survivors and retry["retried"] == retry["of"]
                  and not out["answers_2xx_after_kill"])
@@ -424,7 +429,14 @@ def part_schemathesis(msgs, max_examples: int, max_time: int) -> dict:
            "max_examples": max_examples, "checks": ["not_a_server_error", "response_schema_conformance"],
            "output_tail": summary}
     if report.exists():
-        out["report"] = str(report.relative_to(ROOT))
+        rep = json.loads(report.read_text(encoding="utf-8"))
+        out["failures"] = [{k: f.get(k) for k in ("code", "title", "count", "operations")}
+                           for f in rep.get("failures", [])]
+        out["test_cases"] = rep.get("test_cases")
+        out["phases"] = {k: v.get("status") for k, v in rep.get("phases", {}).items()}
+        out["validation_mismatch_warnings"] = rep.get("warnings", {}).get("validation_mismatch", [])
+    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench" / "results" / "schemathesis-output.txt").write_text(tail, encoding="utf-8")
     out["ok"] = rc == 0 and not missing
     return out
 

@@ -129,11 +129,13 @@ def plot(data: dict, path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     series = {"naive peer": data["naive_peer"], "/classify": data["classify"], "/submit": data["submit"]}
+    colors = {"naive peer": "tab:blue", "/classify": "tab:orange", "/submit": "tab:green"}
     for name, pts in series.items():
         xs = [int(c) for c in pts]
-        ax1.plot(xs, [pts[c]["msgs_per_s"] for c in pts], marker="o", label=name)
-        ax2.plot(xs, [pts[c]["p50_ms"] for c in pts], marker="o", label=f"{name} p50")
-        ax2.plot(xs, [pts[c]["p95_ms"] for c in pts], marker="x", linestyle="--", label=f"{name} p95")
+        ax1.plot(xs, [pts[c]["msgs_per_s"] for c in pts], marker="o", color=colors[name], label=name)
+        ax2.plot(xs, [pts[c]["p50_ms"] for c in pts], marker="o", color=colors[name], label=f"{name} p50")
+        ax2.plot(xs, [pts[c]["p99_ms"] for c in pts], marker="x", linestyle="--", color=colors[name],
+                 label=f"{name} p99")
     ax1.axhline(data["bare_model"]["encoder_heads_msgs_per_s"], color="grey", linestyle=":",
                 label="bare model, batch 32")
     for ax in (ax1, ax2):

@@ -106,7 +106,7 @@ class SameIssueRule:
     problem at the same place: very similar vectors, a shared specific place and some shared problem words.
     Defaults tuned in bench/hot_issues.py (see bench/hot_issues.md) for the shipped model's vectors."""
 
-    repost: float = 0.70  # cosine at or above, with
+    repost: float = 0.60  # cosine at or above, with
     repost_words: float = 0.70  # problem-word overlap (Jaccard) at or above
     similar: float = 0.96  # cosine at or above, with a shared specific place and
     similar_words: float = 0.30  # problem-word overlap at or above

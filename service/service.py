@@ -34,7 +34,7 @@ app.include_router(assist_router)
 
 
 def _field(loc: tuple) -> str:
-    parts = [p for p in loc if p != "body"]
+    parts = loc[1:] if loc[:1] == ("body",) else loc  # FastAPI's prefix, not a field someone named "body"
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "body"
 
 

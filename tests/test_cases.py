@@ -5,7 +5,6 @@ The shipped model may be replaced by a better one at any time: no exact similari
 sensible encoder gives (an obvious message's nearest cases share its domain; a ticket's own repost is nearer
 than unrelated cases)."""
 import csv
-import os
 import subprocess
 import sys
 import uuid
@@ -19,11 +18,11 @@ from minsheng.classifier import Classifier
 from minsheng.labels import load_labels
 from minsheng.modelstore import SHIPPED_MODEL
 from minsheng.nlp import get_analyzer
-from service.cases import CaseIndex, add_resolved_tickets, build_case_base, ticket_input
-from service.store import (Analysis, CaseEntry, NewTicket, Routing, Ticket, create_ticket, make_engine, resolve,
-                           session_factory)
+from service.cases import CaseIndex, add_resolved_tickets, build_case_base
+from service.store import Analysis, CaseEntry, NewTicket, Routing, Ticket, create_ticket, resolve
 from service.store.cases import case_count
 from tests.serving import ROOT
+from tests.test_ui import browser  # noqa: F401  (the headless Chromium fixture)
 
 LABELS = load_labels()
 PHONE = "13912345678"
@@ -210,3 +209,38 @@ def test_a_resolved_ticket_becomes_a_similar_case(api):
     assert top["similarity"] > 0.9
     # the ticket's own case is never among its similar cases
     assert first not in [c["ticket_id"] for c in similar(api, "admin", first)["cases"]]
+
+
+def test_ticket_page_shows_similar_cases_and_the_hot_issue_list(api, browser):
+    """The review page in headless Chromium: the similar cases under a ticket, the hot-issue list, one issue."""
+    from tests.test_hot_issues import REPOSTS
+
+    ticket_id = api.submit(WAGES)["ticket_id"]
+    reposts = [api.submit(text)["ticket_id"] for _, text in REPOSTS[:2]]
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page.set_default_timeout(60_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{api.server.url}/ui/")
+    page.fill("#token", api.tokens["admin"])
+    page.click("button[type=submit]")
+    page.wait_for_selector(".queue-card")
+
+    page.goto(f"{api.server.url}/ui/#/ticket/{ticket_id}")
+    page.wait_for_selector("#similar ol.cases li")
+    assert page.locator("#similar ol.cases li").count() == 5
+    assert "%" in page.inner_text("#similar ol.cases li >> nth=0")
+
+    page.goto(f"{api.server.url}/ui/#/ticket/{reposts[1]}")
+    page.wait_for_selector("#ticket-hot-issue a")
+    page.click("#ticket-hot-issue a")
+    page.wait_for_selector("table#issue-tickets")
+    shown = {int(x) for x in page.locator("table#issue-tickets tr[data-ticket]").evaluate_all(
+        "rows => rows.map(r => r.dataset.ticket)")}
+    assert set(reposts) <= shown and ticket_id not in shown
+    assert page.locator("form#resolve-issue").count() == 1
+
+    page.click("[data-nav=hot-issues]")
+    page.wait_for_selector("table#hot-issues tr[data-issue]")
+    assert page.locator("[data-nav=hot-issues].active").count() == 1
+    assert errors == []

@@ -280,8 +280,8 @@ async function showAssist(t, box) {
       api(`/api/tickets/${t.id}/similar?k=5`), api(`/api/tickets/${t.id}/hot-issue`)]);
     const empty = similar.case_base_size ? "没有相似案例。" : "案例库为空：请管理员运行 minsheng cases build。";
     box.replaceChildren(h("h2", {}, "相似历史案例"),
-      issue && issue.total_size > 1 && h("p", { id: "ticket-hot-issue" }, "属于热点问题 ",
-        h("a", { href: `#/hot-issue/${issue.id}` }, `#${issue.id} ${issue.title}`), `（共 ${issue.total_size} 件）`),
+      issue && issue.size > 1 && h("p", { id: "ticket-hot-issue" }, "属于热点问题 ",
+        h("a", { href: `#/hot-issue/${issue.id}` }, `#${issue.id} ${issue.title}`), `（共 ${issue.size} 件）`),
       similar.cases.length ? h("ol", { class: "cases" }, similar.cases.map((c) => h("li", { "data-case": c.case_id },
         h("div", {}, h("b", {}, similarity(c.similarity)), " ", h("span", { class: "tag domain" }, c.domain),
           c.domain_predicted ? h("span", { class: "muted" }, "（模型判断）") : null, ` ${c.department} `,

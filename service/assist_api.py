@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from service.assist import Assistant
 from service.review_api import EXCERPT_CHARS, Labels, ResolveRequest, Reviewer, Sessions, _shown, _store_errors
+from service.schemas import RowId
 from service.store.hot_issues import hot_issue_detail, issue_of, list_hot_issues, resolve_hot_issue
 from service.store.models import Ticket
 from service.store import Principal
@@ -31,7 +32,7 @@ def _ticket_summary(ticket: dict[str, Any], caller: Principal) -> dict[str, Any]
 
 
 @router.get("/api/tickets/{ticket_id}/similar")
-def similar_cases(ticket_id: int, caller: Reviewer, assistant: Assist,
+def similar_cases(ticket_id: RowId, caller: Reviewer, assistant: Assist,
                   k: Annotated[int, Query(ge=1, le=20)] = 5) -> dict[str, Any]:
     """The k past cases most similar to the ticket, with the reply each got and the department that gave it
     (cosine similarity of the encoder's sentence vectors; masked texts). Distinct replies only."""
@@ -39,7 +40,7 @@ def similar_cases(ticket_id: int, caller: Reviewer, assistant: Assist,
 
 
 @router.get("/api/tickets/{ticket_id}/hot-issue")
-def ticket_hot_issue(ticket_id: int, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
+def ticket_hot_issue(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     """The hot issue the ticket belongs to (counted over the caller's queues), or null."""
     with sessions() as session:
         _visible(session.get(Ticket, ticket_id), ticket_id, caller.queues)
@@ -59,7 +60,7 @@ def hot_issues(caller: Reviewer, sessions: Sessions, labels: Labels, queue: str 
 
 
 @router.get("/api/hot-issues/{issue_id}")
-def hot_issue(issue_id: int, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
+def hot_issue(issue_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     """The hot issue and its tickets in the caller's queues (PII masked as in the queue listing); `hidden`
     counts its tickets in other departments' queues."""
     with sessions() as session:
@@ -68,7 +69,7 @@ def hot_issue(issue_id: int, caller: Reviewer, sessions: Sessions) -> dict[str, 
 
 
 @router.post("/api/hot-issues/{issue_id}/resolve")
-def resolve_issue(issue_id: int, body: ResolveRequest, caller: Reviewer, sessions: Sessions, labels: Labels,
+def resolve_issue(issue_id: RowId, body: ResolveRequest, caller: Reviewer, sessions: Sessions, labels: Labels,
                   assistant: Assist) -> dict[str, Any]:
     """One reply to every unresolved ticket of the hot issue in the caller's queues, each resolved and recorded on
     its own; tickets claimed by another official are skipped and listed."""

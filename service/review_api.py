@@ -19,7 +19,7 @@ from minsheng.labels import LabelSet
 from minsheng.nlp import find_pii, mask_pii
 from minsheng.text import normalize
 from service.auth import may_see_pii, principal, reviewer
-from service.schemas import Strict
+from service.schemas import RowId, Strict
 from service.store import (LOCAL_TZ, Conflict, Invalid, NotFound, NotVisible, Principal, Relabel, TicketFilter,
                            analytics, claim, list_tickets, queue_summaries, relabel, reopen, resolve, ticket_detail)
 
@@ -121,7 +121,7 @@ def queue_tickets(
     appeal: str | None = None, needs_review: bool | None = None,
     since: Annotated[date | None, Query(description="created on or after this day (Beijing time)")] = None,
     until: Annotated[date | None, Query(description="created on or before this day (Beijing time)")] = None,
-    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Annotated[str, Query(description='"urgent" (urgent, then oldest first) or "uncertain" '
                                             '(lowest model confidence first: where a label teaches most)')] = "urgent",
 ) -> dict[str, Any]:
@@ -139,18 +139,18 @@ def queue_tickets(
 
 
 @router.get("/api/tickets/{ticket_id}")
-def ticket(ticket_id: int, caller: Reviewer, sessions: Sessions, labels: Labels) -> dict[str, Any]:
+def ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions, labels: Labels) -> dict[str, Any]:
     with sessions() as session:
         return _shown(ticket_detail(session, labels, ticket_id, caller.queues), caller)
 
 
 @router.post("/api/tickets/{ticket_id}/claim")
-def claim_ticket(ticket_id: int, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
+def claim_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     return _shown(claim(sessions, ticket_id, caller.name, caller.queues), caller)
 
 
 @router.post("/api/tickets/{ticket_id}/relabel")
-def relabel_ticket(ticket_id: int, body: RelabelRequest, caller: Reviewer, sessions: Sessions,
+def relabel_ticket(ticket_id: RowId, body: RelabelRequest, caller: Reviewer, sessions: Sessions,
                    labels: Labels) -> dict[str, Any]:
     """Correct labels; a new domain moves the ticket to that domain's queue."""
     change = Relabel(**body.model_dump())
@@ -158,7 +158,7 @@ def relabel_ticket(ticket_id: int, body: RelabelRequest, caller: Reviewer, sessi
 
 
 @router.post("/api/tickets/{ticket_id}/resolve")
-def resolve_ticket(ticket_id: int, body: ResolveRequest, caller: Reviewer, sessions: Sessions,
+def resolve_ticket(ticket_id: RowId, body: ResolveRequest, caller: Reviewer, sessions: Sessions,
                    labels: Labels, request: Request) -> dict[str, Any]:
     ticket = resolve(sessions, labels, ticket_id, body.reply, caller.name, caller.queues)
     if (assistant := getattr(request.app.state, "assistant", None)) is not None:
@@ -167,7 +167,7 @@ def resolve_ticket(ticket_id: int, body: ResolveRequest, caller: Reviewer, sessi
 
 
 @router.post("/api/tickets/{ticket_id}/reopen")
-def reopen_ticket(ticket_id: int, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
+def reopen_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     return _shown(reopen(sessions, ticket_id, caller.name, caller.queues), caller)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from minsheng.text import MAX_TEXT_CHARS, normalize
 
 MAX_MESSAGES = 64
+# a row id in a path: beyond int64 SQLite raises OverflowError (a 500) where a 422 is the answer
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _not_blank(value: str) -> str:

@@ -54,6 +54,11 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
+@app.exception_handler(bentoml.exceptions.ServiceUnavailable)  # the tagger shed the call: its batch queue is full
+async def _overloaded(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": "overloaded: retry shortly"}, status_code=503, headers={"Retry-After": "1"})
+
+
 @app.exception_handler(Exception)
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled %s", type(exc).__name__)  # the type only: messages can carry citizens' data

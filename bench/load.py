@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--quantize", choices=["int8"], help="serve with dynamic int8 (bench hook)")
     parser.add_argument("--threads", type=int, help="MINSHENG_THREADS of the model service")
+    parser.add_argument("--name", help="results file name (default load[-variant])")
     args = parser.parse_args()
     variant = variant_name(args.quantize, args.threads)
 
@@ -107,7 +108,7 @@ def main() -> int:
         "each 201 stored once": stored == len(created),
         "RSS flat": end - base <= max(0.05 * base, 40.0),
     }
-    path = save("load" if variant == "fp32" else f"load-{variant}", data)
+    path = save(args.name or ("load" if variant == "fp32" else f"load-{variant}"), data)
 
     for route, p in per_route.items():
         print(f"  /{route:<8} {p['msgs_per_s']:6.2f} req/s  p50 {p['p50_ms']} ms  p95 {p['p95_ms']} ms  "

@@ -56,9 +56,30 @@ def bare_model(msgs, quantize, threads, seconds: float) -> dict:
             clf.predict_proba([t])
             single.append(time.perf_counter() - s)
         out["single_message_p50_ms"] = round(float(np.median(single)) * 1000, 1)
+        out["one_message_breakdown_p50_ms"] = breakdown(clf, msgs[:30])
     del clf
     gc.collect()
     return out
+
+
+def breakdown(clf, msgs) -> dict:
+    """Where one message's time goes in-process (p50 over 30 messages, ms): what /classify does besides HTTP."""
+    from minsheng.nlp import get_analyzer
+    from minsheng.text import model_input, normalize
+
+    analyzer = get_analyzer()
+    parts: dict[str, list[float]] = {"spacy_analysis": [], "tfidf_heads": [], "encoder_heads": [], "tokenizer": []}
+    for m in msgs:
+        text = model_input(m["title"], m["text"])
+        for name, fn in (("spacy_analysis", lambda: list(analyzer.pipe([normalize(m["text"])]))),
+                         ("tfidf_heads", lambda: clf.tfidf.predict_logits([text])),
+                         ("encoder_heads", lambda: clf._encode([text], 1, "logits")),
+                         ("tokenizer", lambda: clf.tokenizer([text], truncation=True, max_length=clf.max_length,
+                                                            padding=True, return_tensors="pt"))):
+            t = time.perf_counter()
+            fn()
+            parts[name].append(time.perf_counter() - t)
+    return {k: round(float(np.median(v)) * 1000, 1) for k, v in parts.items()}
 
 
 def naive_peer(msgs, seconds: float, warmup: float) -> dict:

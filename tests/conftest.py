@@ -18,7 +18,7 @@ PG_URL = os.environ.get("MINSHENG_TEST_PG_URL", "postgresql+psycopg://postgres@1
 @pytest.fixture(scope="session")
 def pg_admin():
     """An engine on the test PostgreSQL, or a skip (a failure where CI sets MINSHENG_REQUIRE_POSTGRES=1)."""
-    engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+    engine = create_engine(PG_URL, pool_pre_ping=True, connect_args={"connect_timeout": 3})
     try:
         with engine.connect():
             pass

@@ -232,6 +232,7 @@ def test_ticket_page_shows_similar_cases_and_the_hot_issue_list(api, browser):
     assert "%" in page.inner_text("#similar ol.cases li >> nth=0")
 
     page.goto(f"{api.server.url}/ui/#/ticket/{reposts[1]}")
+    page.reload()  # a hash change keeps the previous ticket's DOM until the new one renders: wait on a fresh page
     page.wait_for_selector("#ticket-hot-issue a")
     page.click("#ticket-hot-issue a")
     page.wait_for_selector("table#issue-tickets")

@@ -42,27 +42,10 @@ def messages(name: str = "domain/dev", n: int | None = None, seed: int = 7) -> l
 
 
 # -- the model in-process ------------------------------------------------------------------------------------
-def quantize_int8(clf):
-    """Dynamic int8 quantization of every nn.Linear of the encoder and its heads (weights int8, activations
-    quantized per batch at run time). The change proposed for Classifier.load under MINSHENG_QUANTIZE=int8."""
-    import warnings
-
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
-        clf.encoder = quantize_dynamic(clf.encoder, {torch.nn.Linear}, dtype=torch.qint8)
-    return clf
-
-
 def load_classifier(quantize: str | None = None, threads: int | None = None):
     from minsheng.classifier import Classifier
 
-    clf = Classifier.load(ROOT / "models" / "default", threads=threads)
-    if quantize == "int8" and not getattr(clf, "quantized", None):
-        quantize_int8(clf)
-    return clf
+    return Classifier.load(ROOT / "models" / "default", threads=threads, quantize=quantize or "off")
 
 
 def model_inputs(msgs: list[dict[str, str]]) -> list[str]:
@@ -258,19 +241,16 @@ def kill9_all(srv: ServerProcess) -> list[int]:
 
 
 def service_env(quantize: str | None = None, threads: int | None = None) -> dict[str, str]:
-    """Environment of a server variant: MINSHENG_THREADS, and MINSHENG_QUANTIZE with the bench hook that applies
-    it (bench/hooks/sitecustomize.py) until Classifier.load reads the variable itself."""
-    env: dict[str, str] = {}
+    """Environment of a server variant: MINSHENG_QUANTIZE (fp32 = "off") and MINSHENG_THREADS (unset: the
+    service's default, all cores but one)."""
+    env = {"MINSHENG_QUANTIZE": quantize or "off"}
     if threads:
         env["MINSHENG_THREADS"] = str(threads)
-    if quantize:
-        env["MINSHENG_QUANTIZE"] = quantize
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "bench" / "hooks"), os.environ.get("PYTHONPATH")] if p)
     return env
 
 
 def variant_name(quantize: str | None, threads: int | None) -> str:
-    return "-".join([quantize or "fp32"] + ([f"t{threads}"] if threads else []))
+    return "-".join(["int8" if quantize == "int8" else "fp32"] + ([f"t{threads}"] if threads else []))
 
 
 def loadavg() -> list[float]:

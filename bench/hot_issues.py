@@ -25,7 +25,8 @@ import numpy as np
 
 from common import CACHE, ROOT, Classifier, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
 from minsheng.modelstore import SHIPPED_MODEL, model_dir
-from minsheng.similarity import (DEFAULT_RULE, ISSUE_KEYWORDS, SameIssueRule, issue_features, masked_input, overlap,
+from minsheng.nlp import masked_input
+from minsheng.similarity import (DEFAULT_RULE, ISSUE_KEYWORDS, SameIssueRule, issue_features, overlap,
                                  place_conflict, specific_places)
 
 FLOOR = 0.60  # lowest cosine tried (pairs below it are never the same issue)

@@ -40,8 +40,9 @@ def cmd_train(args) -> int:
     from training.train import TrainConfig, train
 
     cfg = TrainConfig(output=args.output, base_model=args.base_model or "", extra=args.extra or [],
-                      epochs=args.epochs, limit=args.limit, seed=args.seed, threads=args.threads,
-                      **({"data_dir": args.data_dir} if args.data_dir else {}))
+                      limit=args.limit, seed=args.seed, threads=args.threads,
+                      **({"data_dir": args.data_dir} if args.data_dir else {}),
+                      **({"epochs": args.epochs} if args.epochs else {}))
     path = train(cfg)
     if not args.no_store:
         print(f"stored as {import_model(path).tag}")
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extra", action="append",
                    help="extra labeled CSV/JSONL/dataset folder, e.g. export-labels' train.jsonl (repeatable); "
                         "each row is seen 3 times an epoch")
-    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--epochs", type=float, help="passes over the training rows (default: TrainConfig's)")
     p.add_argument("--limit", type=int, help="train on a sample of this many rows")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int)

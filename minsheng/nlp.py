@@ -20,7 +20,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from minsheng.text import normalize
+from minsheng.text import model_input, normalize
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -242,6 +242,17 @@ def mask_pii(text: str, spans: Sequence[PiiSpan | dict]) -> str:
     for start, end, kind in reversed(merged):
         text = f"{text[:start]}[{kind}]{text[end:]}"
     return text
+
+
+def masked_input(title: str | None, text: str, pii: Sequence[dict] | None = None) -> str:
+    """The model input (title。text) with PII replaced by its type ("[PHONE]"): what the classifier reads in
+    training, evaluation and serving, and what the case base and hot issues embed, so no prediction or vector
+    is computed from a citizen's phone number or ID. `pii`: the spans found at intake (offsets into the
+    normalized text); found again when not given."""
+    text = normalize(text)
+    title = normalize(title)
+    return model_input(mask_pii(title, find_pii(title)) if title else None,
+                       mask_pii(text, find_pii(text) if pii is None else pii))
 
 
 def _blank(text: str, spans: Sequence[PiiSpan]) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import jieba
 import numpy as np
 
-from minsheng.nlp import extract_keywords, extract_places, find_pii, mask_pii
-from minsheng.text import model_input, normalize
+from minsheng.nlp import extract_keywords, extract_places
+from minsheng.text import normalize
 
 DTYPE = np.float32
 
@@ -24,16 +24,6 @@ def to_bytes(vector: Sequence[float] | np.ndarray) -> bytes:
 
 def from_bytes(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=DTYPE)
-
-
-def masked_input(title: str | None, text: str, pii: Sequence[dict] | None = None) -> str:
-    """The model input (title。text) with PII replaced by its type ("[PHONE]"): what the case base and the hot
-    issues embed, so no vector is computed from a citizen's phone number or ID. `pii`: the spans stored at
-    intake (offsets into the normalized text); found again when not given."""
-    text = normalize(text)
-    title = normalize(title)
-    return model_input(mask_pii(title, find_pii(title)) if title else None,
-                       mask_pii(text, find_pii(text) if pii is None else pii))
 
 
 def top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

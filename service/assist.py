@@ -83,12 +83,11 @@ class Assistant:
                 break
         return {"ticket_id": ticket_id, "model_version": version, "case_base_size": len(self.cases), "cases": out}
 
-    def submitted(self, ticket: dict[str, Any]) -> int | None:
-        """Groups a new ticket into a hot issue. The ticket is stored already: a failure here is logged, not
-        raised (the ticket stays ungrouped)."""
+    def submitted(self, ticket: dict[str, Any], model_version: str, vector: Sequence[float]) -> int | None:
+        """Groups a new ticket into a hot issue by its vector (of `ticket_input(ticket)`, from the intake's model
+        pass). The ticket is stored already: a failure here is logged, not raised (the ticket stays ungrouped)."""
         try:
-            version, vectors = self.embed([ticket_input(ticket)])
-            return self.hot_issues.assign(ticket, vectors[0], version)
+            return self.hot_issues.assign(ticket, np.asarray(vector, dtype=np.float32), model_version)
         except Exception as e:  # noqa: BLE001
             log.error("ticket %s not grouped: %s", ticket["id"], type(e).__name__)
             return None

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from minsheng.labels import LabelSet
 from minsheng.nlp import find_pii, mask_pii
-from minsheng.similarity import DTYPE, from_bytes, masked_input, to_bytes, top_k
+from minsheng.nlp import masked_input
+from minsheng.similarity import DTYPE, from_bytes, to_bytes, top_k
 from minsheng.text import normalize
 from service.store.cases import NewCase, case_count, case_vectors, case_versions, upsert_cases
 from service.store.models import HotIssueTicket, Ticket

@@ -11,13 +11,14 @@ from fastapi import Depends, FastAPI, HTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 
 from minsheng.classifier import Prediction
 from minsheng.labels import load_labels
-from minsheng.nlp import get_analyzer
+from minsheng.nlp import get_analyzer, masked_input
 from minsheng.routing import route
-from minsheng.text import model_input, normalize
+from minsheng.text import normalize
 from service.assist import Assistant, expected_model_version
 from service.assist_api import router as assist_router
 from service.auth import intake, require
@@ -59,6 +60,13 @@ async def _overloaded(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "overloaded: retry shortly"}, status_code=503, headers={"Retry-After": "1"})
 
 
+@app.exception_handler(OperationalError)  # the database is restarting, failing over or locked: worth a retry
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return JSONResponse({"error": "database unavailable: retry shortly"}, status_code=503,
+                        headers={"Retry-After": "1"})
+
+
 @app.exception_handler(Exception)
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled %s", type(exc).__name__)  # the type only: messages can carry citizens' data
@@ -82,13 +90,15 @@ class Minsheng:
         self.assistant.preload(expected_model_version(self.sessions))
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
-        """Tags and the full calibrated scores ({task: {label: p}}) of each (title, text)."""
+        """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each
+        (title, text). The model reads the PII-masked input: it never sees a phone number or an ID."""
         analyses = self.analyzer.pipe([normalize(text) for _, text in items])
-        predictions = self.tagger.predict([model_input(title, text) for title, text in items])
+        predictions = self.tagger.predict([masked_input(title, a.text, a.pii)
+                                           for (title, _), a in zip(items, analyses)])
         out = []
         for analysis, p in zip(analyses, predictions):
             routed = route(Prediction(p["scores"]), self.labels).to_dict()
-            out.append((Tags(**routed, **analysis.to_dict(), model_version=p["model_version"]), p["scores"]))
+            out.append((Tags(**routed, **analysis.to_dict(), model_version=p["model_version"]), p))
         return out
 
     @app.post("/classify", response_model=ClassifyResponse, dependencies=[Depends(intake)])
@@ -107,7 +117,8 @@ class Minsheng:
                 stored = find_ticket(session, body.channel, body.external_id)
                 if stored is not None:
                     return self._submitted(ticket_to_dict(stored), created=False)
-        tags, scores = self._tag([(body.title, body.text)])[0]
+        tags, answer = self._tag([(body.title, body.text)])[0]
+        scores = answer["scores"]
         prediction = {
             "model_version": tags.model_version, "label_version": self.labels.version,
             "domain": tags.domain, "domain_confidence": tags.domain_confidence,
@@ -128,7 +139,8 @@ class Minsheng:
         )
         if created:
             log.info("ticket %s → %s (%s)", ticket["id"], ticket["queue"], ticket["priority"])
-            self.assistant.submitted(ticket)  # hot-issue grouping; logs, never fails, the stored ticket
+            # hot-issue grouping on the vector of the same model pass; logs, never fails, the stored ticket
+            self.assistant.submitted(ticket, answer["model_version"], answer["vector"])
         return self._submitted(ticket, created)
 
     def _submitted(self, ticket: dict, created: bool) -> JSONResponse:

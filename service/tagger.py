@@ -25,7 +25,9 @@ class Tagger:
         engine = make_engine()
         migrate(engine)  # at head already when started by `minsheng serve`; a bare `bentoml serve` may need it
         self.sessions = session_factory(engine)
-        self.threads = int(os.environ.get("MINSHENG_THREADS", 0))
+        # one core is left to the entry worker (HTTP, spaCy): a torch thread team stalls when a core is taken
+        self.threads = int(os.environ.get("MINSHENG_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
+        self.quantize = os.environ.get("MINSHENG_QUANTIZE", "int8")
         self._reload_lock = threading.Lock()
         self.tag, self.classifier = self._load_wanted()
 
@@ -38,19 +40,20 @@ class Tagger:
 
     def _load_wanted(self) -> tuple[str, Classifier]:
         model = resolve(self._wanted_tag())
-        classifier = Classifier.load(model.path, threads=self.threads)
+        classifier = Classifier.load(model.path, threads=self.threads, quantize=self.quantize)
         classifier.check_labels(load_labels())
         return str(model.tag), classifier
 
     @bentoml.api(batchable=True, max_batch_size=32, max_latency_ms=2000)
     def predict(self, texts: list[str]) -> list[dict]:
-        """texts: model inputs (minsheng.text.model_input). For each: the model version and the calibrated
-        scores per task."""
+        """texts: PII-masked model inputs (minsheng.nlp.masked_input). For each, from one encoder pass: the
+        model version, the calibrated scores per task and the sentence vector (as `embed` gives it)."""
         classifier = self.classifier  # one model per batch, even if a reload swaps it meanwhile
-        probs = classifier.predict_proba(texts)
+        probs, vectors = classifier.predict_and_embed(texts)
         labels = classifier.labels
         return [{"model_version": classifier.version,
-                 "scores": {t: dict(zip(labels[t], map(float, probs[t][i]))) for t in labels}}
+                 "scores": {t: dict(zip(labels[t], map(float, probs[t][i]))) for t in labels},
+                 "vector": vectors[i].tolist()}
                 for i in range(len(texts))]
 
     @bentoml.api(batchable=True, max_batch_size=32, max_latency_ms=2000)
@@ -78,4 +81,5 @@ class Tagger:
     def _describe(self) -> dict:
         meta = self.classifier.meta
         return {"model_version": self.classifier.version, "label_version": meta.get("label_version", ""),
-                "base_model": meta.get("base_model", ""), "model_created_at": meta.get("created_at")}
+                "base_model": meta.get("base_model", ""), "model_created_at": meta.get("created_at"),
+                "quantize": self.classifier.quantize}

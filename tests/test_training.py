@@ -21,8 +21,8 @@ def test_train_save_load_predict(tiny):
     assert meta["data_hashes"]["domain:train.csv"] == file_sha256(root / "data/domain/train.csv")
     assert meta["data_hashes"]["extra0:corrections.jsonl"] == file_sha256(extra)
     assert meta["train_config"]["seed"] == cfg.seed and meta["base_model"] == "tiny-bert"
-    # 60 domain + 60 citizen x2 + 30 reviews + 1 correction x3
-    assert meta["train_rows"] == 60 + 120 + 30 + 3
+    # 60 domain + 60 citizen (up-sampled) + 30 reviews + 1 correction (up-sampled)
+    assert meta["train_rows"] == 60 + 60 * cfg.citizen_repeat + 30 + cfg.extra_repeat
     assert all(t > 0 for t in clf.calibration.temperature.values())
 
     preds = clf.predict([("噪音扰民", "楼下工地夜间施工"), (None, "请问社保卡怎么补办")])

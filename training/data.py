@@ -9,7 +9,7 @@ from pathlib import Path
 import datasets
 
 from minsheng.labels import TASKS, LabelSet
-from minsheng.text import model_input
+from minsheng.nlp import masked_input
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 FEATURES = datasets.Features({c: datasets.Value("string") for c in ("title", "text", "source", *TASKS)})
@@ -92,7 +92,7 @@ def load_split(sources: list[Source], labels: LabelSet, seed: int = 0) -> datase
 
 
 def inputs(ds: datasets.Dataset) -> list[str]:
-    return [model_input(t, x) for t, x in zip(ds["title"], ds["text"])]
+    return [masked_input(t, x) for t, x in zip(ds["title"], ds["text"])]
 
 
 def label_ids(ds: datasets.Dataset, labels: LabelSet) -> dict[str, list[int]]:

@@ -32,8 +32,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (ROOT, _connection, closed_loop, free_port, group_processes, kill9_all, machine,  # noqa: E402
-                     messages, new_workdir, request, save, start_server, stop_server)
+from harness import (ROOT, _connection, closed_loop, free_port, kill9_all, machine,  # noqa: E402
+                     messages, new_workdir, request, save, start_server)
 
 PG_ADMIN = os.environ.get("MINSHENG_BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -165,7 +165,7 @@ def part_kill9(msgs) -> dict:
 
     def killer() -> None:
         time.sleep(kill_at)
-        info["pids_killed"] = [p.pid for p in group_processes(srv)]
+        info["pids_killed"] = [p.pid for p in srv.processes()]
         info["acked_before_kill"] = len(load.acked)
         info["t_kill"] = round(time.monotonic() - load.t0, 2)
         # every group: BentoML's workers run in sessions of their own; killing only the `minsheng serve` group
@@ -191,7 +191,7 @@ def part_kill9(msgs) -> dict:
         retry = load.retry_all(srv.url, headers)
         check = store_check(srv.db_url, load.channel, load.acked)
     finally:
-        stop_server(srv)
+        srv.stop()
     after_kill = [s for t, s in load.timeline if t > info["t_kill"] + 1]
     out = {"during_load": _statuses(run), "acked_before_kill": info["acked_before_kill"],
            "processes_killed": len(info["pids_killed"]), "process_groups_killed": info["process_groups_killed"],
@@ -289,7 +289,7 @@ def part_pg_restart(msgs) -> dict:
             check = store_check(db.url, load.channel, load.acked)
             server_alive = srv.proc.poll() is None
         finally:
-            stop_server(srv)
+            srv.stop()
     err_statuses: dict[str, int] = {}
     for _, s in errors:
         err_statuses[str(s)] = err_statuses.get(str(s), 0) + 1
@@ -372,9 +372,9 @@ def part_claims(msgs, n_tickets: int = 40, n_officials: int = 8) -> dict:
                 )).all())
             engine.dispose()
         finally:
-            stop_server(a)
+            a.stop()
             if b:
-                stop_server(b)
+                b.stop()
     twice = [i for i, w in wins.items() if len(w) > 1]
     none = [i for i, w in wins.items() if not w]
     mismatch = [i for i, w in wins.items() if len(w) == 1 and stored.get(i) != w[0]]
@@ -423,7 +423,7 @@ def part_schemathesis(msgs, max_examples: int, max_time: int) -> dict:
             rc, tail = 124, str(e.stdout)[-3000:] if e.stdout else "timeout"
         elapsed = round(time.monotonic() - t, 1)
     finally:
-        stop_server(srv)
+        srv.stop()
     summary = [ln for ln in tail.splitlines() if ln.strip()][-40:]
     out = {"openapi_paths": paths, "fastapi_routes_missing": missing, "exit_code": rc, "seconds": elapsed,
            "max_examples": max_examples, "checks": ["not_a_server_error", "response_schema_conformance"],

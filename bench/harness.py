@@ -205,29 +205,10 @@ def start_server(name: str, env: dict[str, str] | None = None, workdir: Path | N
     return srv
 
 
-def stop_server(srv: ServerProcess) -> list[int]:
-    """srv.stop() (SIGTERM to its process group), then SIGKILL for any descendant still alive: BentoML starts each
-    worker in a session of its own, so a signal to the `minsheng serve` group alone does not reach them.
-    Returns the pids that had to be killed."""
-    import psutil
-
-    procs = group_processes(srv)
-    srv.stop()
-    left = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                p.kill()
-                left.append(p.pid)
-        except psutil.Error:
-            pass
-    return left
-
-
 def kill9_all(srv: ServerProcess) -> list[int]:
     """kill -9 of every process group of the service: the `minsheng serve` one and each BentoML worker's own."""
     pgids = set()
-    for p in group_processes(srv):
+    for p in srv.processes():
         try:
             pgids.add(os.getpgid(p.pid))
         except OSError:
@@ -260,22 +241,11 @@ def loadavg() -> list[float]:
         return []
 
 
-def group_processes(srv: ServerProcess) -> list:
-    """The server's process and all its descendants (BentoML's workers)."""
-    import psutil
-
-    try:
-        root = psutil.Process(srv.proc.pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 def rss_mb(srv: ServerProcess) -> dict[str, float]:
     import psutil
 
     out: dict[str, float] = {}
-    for p in group_processes(srv):
+    for p in srv.processes():
         try:
             cmd = " ".join(p.cmdline())
             if "_bentoml_impl.worker" in cmd:

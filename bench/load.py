@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (closed_loop, loadavg, machine, messages, rss_mb, save, service_env, start_server, stop_server,  # noqa: E402
+from harness import (closed_loop, loadavg, machine, messages, rss_mb, save, service_env, start_server,  # noqa: E402
                      summarize, variant_name)
 
 BASELINE_AFTER_S = 15
@@ -84,7 +84,7 @@ def main() -> int:
             stored = conn.execute(text("SELECT count(*) FROM ticket WHERE channel = 'load'")).scalar_one()
         engine.dispose()
     finally:
-        stop_server(srv)
+        srv.stop()
 
     totals = [(t, round(sum(s.values()), 1)) for t, s in samples]
     base = next((v for t, v in totals if t >= BASELINE_AFTER_S), totals[0][1])

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (ROOT, free_port, load_classifier, loadavg, machine, measure, messages, model_inputs,  # noqa: E402
-                     new_workdir, save, service_env, start_server, stop_server, variant_name)
+                     new_workdir, save, service_env, start_server, variant_name)
 
 CONCURRENCY = (1, 8, 32)
 TARGET_VS_PEER, TARGET_VS_BARE, TARGET_P50_MS = 3.0, 0.60, 25.0
@@ -133,7 +133,7 @@ def minsheng(msgs, seconds: float, warmup: float, env: dict) -> tuple[dict, dict
             print(f"  /submit     {c:>2} clients: {_fmt(submit[c])}", flush=True)
         return classify, submit, info
     finally:
-        stop_server(srv)
+        srv.stop()
 
 
 def _fmt(p: dict) -> str:

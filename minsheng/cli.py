@@ -17,7 +17,7 @@ def _database():
     return engine, session_factory(engine)
 
 
-def _load(ref: str | None):
+def _load(ref: str | None, quantize: str = "off"):
     """A model folder or store tag; by default the production model (the latest promotion, else the shipped)."""
     from minsheng.classifier import Classifier
     from minsheng.labels import load_labels
@@ -30,7 +30,7 @@ def _load(ref: str | None):
             ref = production_tag(session)
         engine.dispose()
     labels = load_labels()
-    clf = Classifier.load(model_dir(ref))
+    clf = Classifier.load(model_dir(ref), quantize=quantize)
     clf.check_labels(labels)
     return clf, labels
 
@@ -62,7 +62,8 @@ def cmd_evaluate(args) -> int:
     from training.evaluate import evaluate
 
     clf, labels = _load(args.model)
-    print(evaluate(clf, labels, Path(args.out)))
+    served, _ = _load(args.model, quantize="int8")  # what the service runs by default, reported beside fp32
+    print(evaluate(clf, labels, Path(args.out), served))
     return 0
 
 

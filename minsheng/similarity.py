@@ -13,7 +13,6 @@ import jieba
 import numpy as np
 
 from minsheng.nlp import extract_keywords, extract_places
-from minsheng.text import normalize
 
 DTYPE = np.float32
 

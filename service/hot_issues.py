@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from minsheng.nlp import find_pii, mask_pii
 from minsheng.similarity import (DEFAULT_RULE, SameIssueRule, districts, from_bytes, issue_features,
-                                 specific_places, to_bytes)
+                                 to_bytes)
 from minsheng.text import normalize
 from service.cases import VectorMatrix, ticket_input
 from service.store.hot_issues import join_hot_issue, member_status, open_members
@@ -89,7 +89,7 @@ class HotIssueIndex:
         sims = self._open.vectors.matrix @ vector
         above = np.nonzero(sims >= self.rule.floor)[0]
         above = above[np.argsort(-sims[above], kind="stable")]
-        mine_specific, mine_districts = specific_places(places), districts(places)
+        mine_districts = districts(places)
         out = []
         for j in above:
             other = self._open.places[j]

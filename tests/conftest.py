@@ -127,3 +127,27 @@ def tiny(tmp_path_factory):
     BertModel(config).save_pretrained(base)
     load_tokenizer(default_base_model()).save_pretrained(base)
     return root, base
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium, or a skip (a failure where CI sets MINSHENG_REQUIRE_BROWSER=1)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        missing = f"{CHROMIUM} missing: apt-get install chromium"
+        if os.environ.get("MINSHENG_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            # no sandbox: tests run as root in a container; the rest keeps Chromium off the (absent) network
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()

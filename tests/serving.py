@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,14 +51,35 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server not ready in {self.startup_timeout}s:\n{self.log.read_text()[-3000:]}")
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
+    def processes(self) -> list[psutil.Process]:
+        """`minsheng serve` and all its descendants (BentoML's workers, each in a session of its own)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except (psutil.NoSuchProcess, AttributeError):
+            return []
+
+    def stop(self, sig: int = signal.SIGTERM) -> list[int]:
+        """Signal the process group, then SIGKILL any descendant still alive: BentoML's workers run in sessions
+        of their own, and orphans would keep answering on the inherited socket. Returns the pids killed so."""
+        if not self.proc or self.proc.poll() is not None:
+            return []
+        procs = self.processes()
+        os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        killed = []
+        for p in procs:
             try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    p.kill()
+                    killed.append(p.pid)
+            except psutil.Error:
+                pass
+        return killed
 
     def restart(self) -> "ServerProcess":
         self.stop()

@@ -22,7 +22,6 @@ from service.cases import CaseIndex, add_resolved_tickets, build_case_base
 from service.store import Analysis, CaseEntry, NewTicket, Routing, Ticket, create_ticket, resolve
 from service.store.cases import case_count
 from tests.serving import ROOT
-from tests.test_ui import browser  # noqa: F401  (the headless Chromium fixture)
 
 LABELS = load_labels()
 PHONE = "13912345678"

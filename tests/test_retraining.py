@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from pathlib import Path
 
 import datasets
 import pytest

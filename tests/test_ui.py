@@ -3,32 +3,7 @@ browser download does not work here). Screenshots go to $MINSHENG_TEST_OUTPUT, e
 import os
 from pathlib import Path
 
-import pytest
-
 from tests.test_review_api import ENVIRONMENT, PHONE, URBAN, Api
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser():
-    """Headless Chromium, or a skip (a failure where CI sets MINSHENG_REQUIRE_BROWSER=1)."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} missing: apt-get install chromium"
-        if os.environ.get("MINSHENG_REQUIRE_BROWSER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            # no sandbox: tests run as root in a container; the rest keeps Chromium off the (absent) network
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
-        yield browser
-        browser.close()
 
 
 def test_sign_in_open_queue_relabel_and_see_ticket_leave(server, browser, tmp_path):

@@ -62,7 +62,23 @@ def _routing_of_unfamiliar(p: np.ndarray, y: np.ndarray, familiar: set[int], thr
     return out
 
 
-def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path) -> str:
+def _as_served(served: Classifier, x: list[str], y_all: dict, source: np.ndarray, shipped: dict) -> dict:
+    """The target figures of the model as the service runs it (quantized), beside fp32, and how many of its
+    decisions are the same."""
+    probs = served.predict_proba(x)
+    rows = []
+    for s, t, m, _ in TARGETS:
+        keep = (source == s.split("/")[0]) & (y_all[t] != -100)
+        names = list(range(probs[t].shape[1]))
+        rows.append({"slice": s, "task": t, "metric": m,
+                     "fp32": head_metrics(y_all[t][keep], shipped[t][keep], names)[m],
+                     served.quantize: head_metrics(y_all[t][keep], probs[t][keep], names)[m]})
+    same = {t: float((probs[t].argmax(1) == shipped[t].argmax(1)).mean()) for t in TASKS}
+    return {"quantize": served.quantize, "targets": rows, "same_decisions": same}
+
+
+def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifier | None = None) -> str:
+    """served: the same model loaded as the service runs it (int8), to report what quantization changes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = load_split(default_plan().dev, labels)
     y_all = {t: np.asarray(v) for t, v in label_ids(dev, labels).items()}
@@ -102,6 +118,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path) -> str:
                    labels.domain_threshold, out_dir / "coverage_domain.png")
     figures.update(reliability="reliability_domain.png", coverage="coverage_domain.png")
 
+    as_served = _as_served(served, inputs(dev), y_all, source, shipped) if served else None
     targets = [{"slice": s, "task": t, "metric": m, "target": v, "value": results["shipped"][s][t][m],
                 "met": results["shipped"][s][t][m] >= v} for s, t, m, v in TARGETS]
     beats = {f"{s}:{t}": results["shipped"][s][t][HEADLINE[t]] > results["baseline"][s][t][HEADLINE[t]]
@@ -110,6 +127,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path) -> str:
         "blend_encoder_weight": clf.calibration.blend, "temperature": clf.calibration.temperature},
         "domain_threshold": labels.domain_threshold, "results": results, "targets": targets,
         "shipped_beats_baseline": beats, "routing_by_domain_familiarity": routing, "figures": figures,
+        "as_served": as_served,
         "train_meta": {k: clf.meta.get(k) for k in ("timings_s", "train_rows", "base_model", "machine")}}
     (out_dir / "evaluation.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     markdown = render(report)
@@ -143,6 +161,14 @@ def render(r: dict) -> str:
     for name, v in r["routing_by_domain_familiarity"].items():
         lines.append(f"| {name.replace('_', ' ')} | {v['n']} | {v['needs_review']:.1%} | {v['right_department']:.1%} | "
                      f"{v['wrong_department']:.1%} |")
+    if r.get("as_served"):
+        q = r["as_served"]["quantize"]
+        lines += ["", f"## As served ({q}, MINSHENG_QUANTIZE)", "",
+                  f"| slice | head | metric | fp32 | {q} | change (points) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {x['slice']} | {x['task']} | {x['metric']} | {x['fp32']:.3f} | {x[q]:.3f} | "
+                  f"{100 * (x[q] - x['fp32']):+.2f} |" for x in r["as_served"]["targets"]]
+        lines += ["", "Same decision as fp32: " + ", ".join(f"{t} {v:.1%}" for t, v in
+                                                          r["as_served"]["same_decisions"].items()) + "."]
     lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in r["figures"].items()]
     lines += ["", "## Per-class (shipped)"]
     for s in res["shipped"]:

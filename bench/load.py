@@ -28,8 +28,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--quantize", choices=["int8", "off"], default="int8",
-                        help="MINSHENG_QUANTIZE of the service: int8 (its default) or off (fp32)")
+    parser.add_argument("--quantize", choices=["int8", "off"], default="off",
+                        help="MINSHENG_QUANTIZE of the service: int8 or off (fp32, its default)")
     parser.add_argument("--threads", type=int, help="MINSHENG_THREADS of the model service")
     parser.add_argument("--name", help="results file name (default load[-variant])")
     args = parser.parse_args()

@@ -183,8 +183,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per point (after warm-up)")
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--quantize", choices=["int8", "off"], default="int8",
-                        help="the bare model and the service: int8 (the service's default) or off (fp32)")
+    parser.add_argument("--quantize", choices=["int8", "off"], default="off",
+                        help="the bare model and the service: int8 or off (fp32, the service's default)")
     parser.add_argument("--threads", type=int, help="torch threads of the bare model and the model service")
     parser.add_argument("--skip-peer", action="store_true", help="reuse the naive peer of the last saved run")
     args = parser.parse_args()

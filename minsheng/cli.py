@@ -62,7 +62,7 @@ def cmd_evaluate(args) -> int:
     from training.evaluate import evaluate
 
     clf, labels = _load(args.model)
-    served, _ = _load(args.model, quantize="int8")  # what the service runs by default, reported beside fp32
+    served, _ = _load(args.model, quantize="int8")  # MINSHENG_QUANTIZE=int8 serving, reported beside fp32
     print(evaluate(clf, labels, Path(args.out), served))
     return 0
 

@@ -27,7 +27,7 @@ class Tagger:
         self.sessions = session_factory(engine)
         # one core is left to the entry worker (HTTP, spaCy): a torch thread team stalls when a core is taken
         self.threads = int(os.environ.get("MINSHENG_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
-        self.quantize = os.environ.get("MINSHENG_QUANTIZE", "int8")
+        self.quantize = os.environ.get("MINSHENG_QUANTIZE", "off")  # int8: see reports/evaluation.md
         self._reload_lock = threading.Lock()
         self.tag, self.classifier = self._load_wanted()
 

@@ -78,7 +78,7 @@ def _as_served(served: Classifier, x: list[str], y_all: dict, source: np.ndarray
 
 
 def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifier | None = None) -> str:
-    """served: the same model loaded as the service runs it (int8), to report what quantization changes."""
+    """served: the same model loaded quantized (MINSHENG_QUANTIZE=int8), to report what quantization changes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = load_split(default_plan().dev, labels)
     y_all = {t: np.asarray(v) for t, v in label_ids(dev, labels).items()}

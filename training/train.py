@@ -154,7 +154,7 @@ def train(cfg: TrainConfig, labels: LabelSet | None = None) -> Path:
     clf = Classifier(encoder, tokenizer, tfidf, {t: list(labels.values[t]) for t in TASKS}, Calibration(), {},
                      cfg.max_length)
     p_enc, p_tf = clf.component_probs(dev_x)
-    clf.calibration = select_calibration(p_enc, p_tf, label_ids(dev_ds, labels))
+    clf.calibration = select_calibration(p_enc, p_tf, label_ids(dev_ds, labels), np.asarray(dev_ds["source"]))
     stamp = datetime.now(timezone.utc)
     clf.meta = {
         "version": f"{stamp:%Y%m%d-%H%M%S}",

@@ -61,7 +61,8 @@ def token_ids(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int
     body = max_length - 2
     head = round(body * HEAD_SHARE)
     out = []
-    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+    # verbose=False: the untruncated ids of a long message are cut here, not fed to the model
+    for ids in tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]:
         if len(ids) > body:
             ids = ids[:head] + ids[len(ids) - (body - head):]
         out.append([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id])

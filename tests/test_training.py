@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from minsheng.classifier import Classifier
+from minsheng.encoder import load_tokenizer, token_ids
+from minsheng.modelstore import SHIPPED_MODEL
 from training.data import file_sha256
-from training.train import TrainConfig, train
+from training.train import TrainConfig, class_weights, train
+
 
 def test_train_save_load_predict(tiny):
     root, base = tiny
@@ -43,3 +46,19 @@ def test_unknown_label_in_extra_data_is_refused(tiny):
     with pytest.raises(ValueError, match="不存在的领域"):
         train(cfg)
     assert not (root / "never").exists()
+
+
+def test_class_weights_favour_rare_classes_and_ignore_absent_ones():
+    w = class_weights([0] * 90 + [1] * 10 + [-100] * 5, 3, power=0.5)
+    assert float(w[1]) == pytest.approx(3 * float(w[0]))  # (90/10)^0.5
+    assert float(w[2]) == 0.0
+
+
+def test_long_message_keeps_its_head_and_its_tail():
+    tokenizer = load_tokenizer(SHIPPED_MODEL)
+    text = "标题开头" + "中间内容" * 200 + "恳请尽快处理"
+    ids = token_ids(tokenizer, [text, "短消息"], max_length=64)
+    long_ids, short_ids = ids
+    assert len(long_ids) == 64 and short_ids == tokenizer("短消息")["input_ids"]
+    decoded = tokenizer.decode(long_ids, skip_special_tokens=True).replace(" ", "")
+    assert decoded.startswith("标题开头") and decoded.endswith("恳请尽快处理")

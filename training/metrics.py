@@ -62,7 +62,9 @@ def select_calibration(p_enc: dict[str, np.ndarray], p_tf: dict[str, np.ndarray]
             if task == "urgent":
                 return -nll(p, y)
             pred = p.argmax(1)
-            return float(np.mean([macro_f1(y[groups == g], pred[groups == g]) for g in np.unique(groups)]))
+            per_source = [macro_f1(y[groups == g], pred[groups == g]) for g in np.unique(groups)]
+            per_source = [v for v in per_source if not np.isnan(v)]  # a source with no class of MIN_SUPPORT rows
+            return float(np.mean(per_source)) if per_source else 0.0
 
         scores = {w: score(w) for w in BLEND_GRID}
         near_best = [w for w, v in scores.items() if v >= max(scores.values()) - BLEND_TOLERANCE]

@@ -151,3 +151,30 @@ def browser():
                   "--disable-sync", "--no-first-run"])
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    """The review API of the SQLite `server` with one signed-in user per role (tests/test_review_api.py's Api)."""
+    from tests.test_review_api import Api
+
+    api = Api(server)
+    yield api
+    api.client.close()
+    api.engine.dispose()
+
+
+@pytest.fixture
+def signed_in(browser):
+    """opens(url, token, height) -> (page at /ui/ signed in with `token`, list collecting the page's JS errors)."""
+    def opens(url: str, token: str, height: int = 768):
+        page = browser.new_page(viewport={"width": 1366, "height": height}, locale="zh-CN")
+        page.set_default_timeout(60_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/ui/")
+        page.fill("#token", token)
+        page.click("button[type=submit]")
+        return page, errors
+
+    return opens

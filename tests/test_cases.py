@@ -210,19 +210,13 @@ def test_a_resolved_ticket_becomes_a_similar_case(api):
     assert first not in [c["ticket_id"] for c in similar(api, "admin", first)["cases"]]
 
 
-def test_ticket_page_shows_similar_cases_and_the_hot_issue_list(api, browser):
+def test_ticket_page_shows_similar_cases_and_the_hot_issue_list(api, signed_in):
     """The review page in headless Chromium: the similar cases under a ticket, the hot-issue list, one issue."""
     from tests.test_hot_issues import REPOSTS
 
     ticket_id = api.submit(WAGES)["ticket_id"]
     reposts = [api.submit(text)["ticket_id"] for _, text in REPOSTS[:2]]
-    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page.set_default_timeout(60_000)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{api.server.url}/ui/")
-    page.fill("#token", api.tokens["admin"])
-    page.click("button[type=submit]")
+    page, errors = signed_in(api.server.url, api.tokens["admin"], height=900)
     page.wait_for_selector(".queue-card")
 
     page.goto(f"{api.server.url}/ui/#/ticket/{ticket_id}")

@@ -179,16 +179,6 @@ def test_resolving_a_group_records_every_ticket(sessions, clf):
 
 
 # --- against the real service ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def api(server):
-    from tests.test_review_api import Api
-
-    api = Api(server)
-    yield api
-    api.client.close()
-    api.engine.dispose()
-
-
 def issue_of(api, ticket_id):
     r = api("admin", "GET", f"/api/tickets/{ticket_id}/hot-issue")
     assert r.status_code == 200, r.text

@@ -62,14 +62,6 @@ class Api:
         return [t["id"] for t in r.json()["tickets"]]
 
 
-@pytest.fixture(scope="module")
-def api(server):
-    api = Api(server)
-    yield api
-    api.client.close()
-    api.engine.dispose()
-
-
 def review_routes(ticket_id, queue):
     return [("GET", f"/api/queues/{queue}/tickets", None), ("GET", f"/api/tickets/{ticket_id}", None),
             ("POST", f"/api/tickets/{ticket_id}/claim", None),

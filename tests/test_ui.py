@@ -6,21 +6,14 @@ from pathlib import Path
 from tests.test_review_api import ENVIRONMENT, PHONE, URBAN, Api
 
 
-def test_sign_in_open_queue_relabel_and_see_ticket_leave(server, browser, tmp_path):
+def test_sign_in_open_queue_relabel_and_see_ticket_leave(server, signed_in, tmp_path):
     out = Path(os.environ.get("MINSHENG_TEST_OUTPUT", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
     api = Api(server)
     moving = api.ticket_in(URBAN)
     api.ticket_in(URBAN, urgent=True)
     api.submit("垃圾站臭气熏天，污水直排河道，附近居民苦不堪言。")  # something for the charts
-    page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-    page.set_default_timeout(60_000)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    page.goto(f"{server.url}/ui/")
-    page.fill("#token", api.tokens["urban"])
-    page.click("button[type=submit]")
+    page, errors = signed_in(server.url, api.tokens["urban"])
     page.wait_for_selector(".queue-card[data-queue=urban]")
     page.screenshot(path=out / "queues.png")
     page.click(".queue-card[data-queue=urban]")

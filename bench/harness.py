@@ -221,10 +221,10 @@ def kill9_all(srv: ServerProcess) -> list[int]:
     return sorted(pgids)
 
 
-def service_env(quantize: str | None = None, threads: int | None = None) -> dict[str, str]:
-    """Environment of a server variant: MINSHENG_QUANTIZE (fp32 = "off") and MINSHENG_THREADS (unset: the
+def service_env(quantize: str, threads: int | None = None) -> dict[str, str]:
+    """Environment of a server variant: MINSHENG_QUANTIZE ("int8", "off" = fp32) and MINSHENG_THREADS (unset: the
     service's default, all cores but one)."""
-    env = {"MINSHENG_QUANTIZE": quantize or "off"}
+    env = {"MINSHENG_QUANTIZE": quantize}
     if threads:
         env["MINSHENG_THREADS"] = str(threads)
     return env

@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (closed_loop, loadavg, machine, messages, rss_mb, save, service_env, start_server,  # noqa: E402
                      summarize, variant_name)
 
+from minsheng.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
+
 BASELINE_AFTER_S = 15
 
 
@@ -28,8 +30,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--quantize", choices=["int8", "off"], default="off",
-                        help="MINSHENG_QUANTIZE of the service: int8 or off (fp32, its default)")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=SERVED_QUANTIZE,
+                        help=f"MINSHENG_QUANTIZE of the service (default {SERVED_QUANTIZE}; off: fp32)")
     parser.add_argument("--threads", type=int, help="MINSHENG_THREADS of the model service")
     parser.add_argument("--name", help="results file name (default load[-variant])")
     args = parser.parse_args()
@@ -109,7 +111,7 @@ def main() -> int:
         "each 201 stored once": stored == len(created),
         "RSS flat": end - base <= max(0.05 * base, 40.0),
     }
-    path = save(args.name or ("load" if variant == "fp32" else f"load-{variant}"), data)
+    path = save(args.name or ("load" if variant == variant_name(SERVED_QUANTIZE, None) else f"load-{variant}"), data)
 
     for route, p in per_route.items():
         print(f"  /{route:<8} {p['msgs_per_s']:6.2f} req/s  p50 {p['p50_ms']} ms  p95 {p['p95_ms']} ms  "

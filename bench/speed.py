@@ -7,7 +7,7 @@
   (c) minsheng's /classify (one message per request) and /submit, on a real `minsheng serve` (SQLite),
 under the same closed-loop load: 1, 8 and 32 concurrent clients, each point `--seconds` long after a warm-up.
 
-    .venv/bin/python bench/speed.py [--seconds 15] [--quantize int8] [--threads N]
+    .venv/bin/python bench/speed.py [--seconds 15] [--quantize off] [--threads N]
 
 Targets (2-core machine): /classify throughput >= 3x the naive peer and >= 60% of the bare model's rate (both at
 32 clients), /classify p50 for one message alone (1 client) <= 25 ms. Exits 1 when a target fails.
@@ -27,6 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (ROOT, free_port, load_classifier, loadavg, machine, measure, messages, model_inputs,  # noqa: E402
                      new_workdir, save, service_env, start_server, variant_name)
+
+from minsheng.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 TARGET_VS_PEER, TARGET_VS_BARE, TARGET_P50_MS = 3.0, 0.60, 25.0
@@ -183,8 +185,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per point (after warm-up)")
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--quantize", choices=["int8", "off"], default="off",
-                        help="the bare model and the service: int8 or off (fp32, the service's default)")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=SERVED_QUANTIZE,
+                        help=f"the bare model and the service (default {SERVED_QUANTIZE}, as served; off: fp32)")
     parser.add_argument("--threads", type=int, help="torch threads of the bare model and the model service")
     parser.add_argument("--skip-peer", action="store_true", help="reuse the naive peer of the last saved run")
     args = parser.parse_args()
@@ -245,7 +247,7 @@ def main() -> int:
                                   for p in data[d].values() for k in p["statuses"]),
     }
     data["total_s"] = round(time.monotonic() - started, 1)
-    suffix = "" if variant == "fp32" else f"-{variant}"
+    suffix = "" if variant == variant_name(SERVED_QUANTIZE, None) else f"-{variant}"
     path = save(f"speed{suffix}", data)
     plot(data, path.with_suffix(".png"))
 

@@ -59,10 +59,11 @@ def cmd_evaluate(args) -> int:
         n = args.benchmark_limit
         print(render_comparison(score(current, labels, holdout, n), score(candidate, labels, holdout, n)))
         return 0
+    from minsheng.classifier import SERVED_QUANTIZE
     from training.evaluate import evaluate
 
     clf, labels = _load(args.model)
-    served, _ = _load(args.model, quantize="int8")  # MINSHENG_QUANTIZE=int8 serving, reported beside fp32
+    served, _ = _load(args.model, quantize=SERVED_QUANTIZE)  # as the service runs it, reported beside fp32
     print(evaluate(clf, labels, Path(args.out), served))
     return 0
 

@@ -97,6 +97,6 @@ class Info(BaseModel):
     label_version: str
     base_model: str
     model_created_at: str | None
-    quantize: str = Field(description="off (fp32, the default) or int8 (dynamic): MINSHENG_QUANTIZE")
+    quantize: str = Field(description="int8 (dynamic, the default) or off (fp32 as trained): MINSHENG_QUANTIZE")
     domains: list[str]
     queues: dict[str, str]

@@ -5,6 +5,7 @@ Requests flow: validate (schemas) → analyze text (spaCy: PII, keywords, places
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import bentoml
 from fastapi import Depends, FastAPI, HTTPException
@@ -81,6 +82,7 @@ class Minsheng:
     def __init__(self) -> None:
         self.labels = load_labels()
         self.analyzer = get_analyzer()
+        self._analysis = ThreadPoolExecutor(max_workers=8, thread_name_prefix="analysis")
         engine = make_engine()
         migrate(engine)
         self.sessions = session_factory(engine)
@@ -91,12 +93,13 @@ class Minsheng:
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each
-        (title, text). The model reads the PII-masked input: it never sees a phone number or an ID."""
-        analyses = self.analyzer.pipe([normalize(text) for _, text in items])
-        predictions = self.tagger.predict([masked_input(title, a.text, a.pii)
-                                           for (title, _), a in zip(items, analyses)])
+        (title, text). The model reads the PII-masked input: it never sees a phone number or an ID. The spaCy
+        analysis, which the model input does not need, runs meanwhile (the Tagger is another process; the
+        Tagger's client must be called from this request thread, which has the event loop's token)."""
+        analyses = self._analysis.submit(self.analyzer.pipe, [normalize(text) for _, text in items])
+        predictions = self.tagger.predict([masked_input(t, x) for t, x in items])
         out = []
-        for analysis, p in zip(analyses, predictions):
+        for analysis, p in zip(analyses.result(), predictions):
             routed = route(Prediction(p["scores"]), self.labels).to_dict()
             out.append((Tags(**routed, **analysis.to_dict(), model_version=p["model_version"]), p))
         return out

@@ -8,7 +8,7 @@ import threading
 
 import bentoml
 
-from minsheng.classifier import Classifier
+from minsheng.classifier import SERVED_QUANTIZE, Classifier
 from minsheng.labels import load_labels
 from minsheng.modelstore import resolve
 from service.store import make_engine, migrate, production_tag, session_factory
@@ -27,7 +27,7 @@ class Tagger:
         self.sessions = session_factory(engine)
         # one core is left to the entry worker (HTTP, spaCy): a torch thread team stalls when a core is taken
         self.threads = int(os.environ.get("MINSHENG_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
-        self.quantize = os.environ.get("MINSHENG_QUANTIZE", "off")  # int8: see reports/evaluation.md
+        self.quantize = os.environ.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)
         self._reload_lock = threading.Lock()
         self.tag, self.classifier = self._load_wanted()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 import bentoml
 from fastapi import Depends, FastAPI, HTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -57,6 +58,7 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 @app.exception_handler(bentoml.exceptions.ServiceUnavailable)  # the tagger shed the call: its batch queue is full
+@app.exception_handler(aiohttp.ClientError)  # the connection to the tagger broke (bench/README.md 10): retryable
 async def _overloaded(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "overloaded: retry shortly"}, status_code=503, headers={"Retry-After": "1"})
 

@@ -53,6 +53,10 @@ def speed(name: str, title: str) -> list[str]:
             p = d[key][c]
             out.append(f"| {c} | {label} | {p['msgs_per_s']} | {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | "
                        f"{_bad(p['statuses'])} |")
+    after = d["server"].get("classify_alone_after_burst")
+    if after:
+        out.append(f"| 1, after the 32-client burst | minsheng /classify | {after['msgs_per_s']} | {after['p50_ms']} | "
+                   f"{after['p95_ms']} | {after['p99_ms']} | {_bad(after['statuses'])} |")
     r = d["ratios"]
     out += ["", "Ratios: " + ", ".join(f"{k} **{v}**" for k, v in r.items()), "",
             "| target | result |", "|---|---|"]

@@ -127,6 +127,10 @@ def minsheng(msgs, seconds: float, warmup: float, env: dict) -> tuple[dict, dict
                 "POST", "/classify", {"messages": [msgs[(cl * 997 + i) % len(msgs)]]}, None),
                 headers=headers, warmup=warmup)
             print(f"  /classify   {c:>2} clients: {_fmt(classify[c])}", flush=True)
+        # one client again right after the 32-client burst: a batcher that learned to wait shows here (finding 10)
+        info["classify_alone_after_burst"] = measure(srv.url, 1, seconds, lambda cl, i: (
+            "POST", "/classify", {"messages": [msgs[i % len(msgs)]]}, None), headers=headers, warmup=warmup)
+        print(f"  /classify    1 client after the burst: {_fmt(info['classify_alone_after_burst'])}", flush=True)
         for c in CONCURRENCY:
             submit[c] = measure(srv.url, c, seconds, lambda cl, i: (
                 "POST", "/submit", {**msgs[(cl * 997 + i) % len(msgs)], "channel": "bench",

@@ -57,10 +57,16 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
-@app.exception_handler(bentoml.exceptions.ServiceUnavailable)  # the tagger shed the call: its batch queue is full
-@app.exception_handler(aiohttp.ClientError)  # the connection to the tagger broke (bench/README.md 10): retryable
+@app.exception_handler(bentoml.exceptions.ServiceUnavailable)  # the tagger shed the call: its queue is full
 async def _overloaded(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "overloaded: retry shortly"}, status_code=503, headers={"Retry-After": "1"})
+
+
+@app.exception_handler(aiohttp.ClientError)  # the connection to the tagger broke (bench/README.md 10): retryable
+async def _tagger_unreachable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("model service connection: %s", type(exc).__name__)
+    return JSONResponse({"error": "model service unreachable: retry shortly"}, status_code=503,
+                        headers={"Retry-After": "1"})
 
 
 @app.exception_handler(OperationalError)  # the database is restarting, failing over or locked: worth a retry
@@ -90,7 +96,7 @@ class Minsheng:
         self.sessions = session_factory(engine)
         app.state.sessions, app.state.labels = self.sessions, self.labels  # for the routes outside this class
         # similar cases and hot issues, on vectors from the Tagger (called lazily: connected after __init__)
-        app.state.assistant = self.assistant = Assistant(self.sessions, lambda t: self.tagger.embed(t))
+        app.state.assistant = self.assistant = Assistant(self.sessions, lambda t: self.tagger.to_sync.embed(t))
         self.assistant.preload(expected_model_version(self.sessions))
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
@@ -99,7 +105,7 @@ class Minsheng:
         analysis, which the model input does not need, runs meanwhile (the Tagger is another process; the
         Tagger's client must be called from this request thread, which has the event loop's token)."""
         analyses = self._analysis.submit(self.analyzer.pipe, [normalize(text) for _, text in items])
-        predictions = self.tagger.predict([masked_input(t, x) for t, x in items])
+        predictions = self.tagger.to_sync.predict([masked_input(t, x) for t, x in items])
         out = []
         for analysis, p in zip(analyses.result(), predictions):
             routed = route(Prediction(p["scores"]), self.labels).to_dict()

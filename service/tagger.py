@@ -1,4 +1,4 @@
-"""The model service: the classifier loaded once, behind BentoML's adaptive batching, switched to a newly
+"""The model service: the classifier loaded once, behind a greedy batcher (service/batcher.py), switched to a newly
 promoted model without a restart."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import bentoml
 from minsheng.classifier import SERVED_QUANTIZE, Classifier
 from minsheng.labels import load_labels
 from minsheng.modelstore import resolve
+from service.batcher import GreedyBatcher
 from service.store import make_engine, migrate, production_tag, session_factory
 
 log = logging.getLogger("minsheng.tagger")
@@ -30,6 +31,7 @@ class Tagger:
         self.quantize = os.environ.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)
         self._reload_lock = threading.Lock()
         self.tag, self.classifier = self._load_wanted()
+        self._batches = GreedyBatcher(self._answer, max_batch_size=32, max_queued=256)
 
     def _wanted_tag(self) -> str | None:
         """MINSHENG_MODEL pins a model; otherwise the promoted one; with no promotion yet, the shipped one."""
@@ -44,10 +46,9 @@ class Tagger:
         classifier.check_labels(load_labels())
         return str(model.tag), classifier
 
-    @bentoml.api(batchable=True, max_batch_size=32, max_latency_ms=2000)
-    def predict(self, texts: list[str]) -> list[dict]:
-        """texts: PII-masked model inputs (minsheng.nlp.masked_input). For each, from one encoder pass: the
-        model version, the calibrated scores per task and the sentence vector (as `embed` gives it)."""
+    def _answer(self, texts: list[str]) -> list[dict]:
+        """One encoder pass over a batch: for each text the model version, the calibrated scores per task and
+        the sentence vector."""
         classifier = self.classifier  # one model per batch, even if a reload swaps it meanwhile
         probs, vectors = classifier.predict_and_embed(texts)
         labels = classifier.labels
@@ -56,12 +57,17 @@ class Tagger:
                  "vector": vectors[i].tolist()}
                 for i in range(len(texts))]
 
-    @bentoml.api(batchable=True, max_batch_size=32, max_latency_ms=2000)
-    def embed(self, texts: list[str]) -> list[dict]:
+    @bentoml.api
+    async def predict(self, texts: list[str]) -> list[dict]:
+        """texts: PII-masked model inputs (minsheng.nlp.masked_input). For each, from one encoder pass: the
+        model version, the calibrated scores per task and the sentence vector (as `embed` gives it)."""
+        return await self._batches(texts)
+
+    @bentoml.api
+    async def embed(self, texts: list[str]) -> list[dict]:
         """texts: model inputs. For each: the model version and the L2-normalised mean-pooled sentence vector of
         the classifier's own encoder (similar cases, hot issues); vectors of two versions are not comparable."""
-        classifier = self.classifier
-        return [{"model_version": classifier.version, "vector": v.tolist()} for v in classifier.embed(texts)]
+        return [{"model_version": a["model_version"], "vector": a["vector"]} for a in await self._batches(texts)]
 
     @bentoml.api
     def reload(self) -> dict:

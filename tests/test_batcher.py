@@ -14,9 +14,10 @@ class Model:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
-        self.release = threading.Event()
+        self.started, self.release = threading.Event(), threading.Event()
 
     def __call__(self, items: list[int]) -> list[int]:
+        self.started.set()
         self.release.wait(5)
         self.batches.append(list(items))
         if -1 in items:
@@ -24,9 +25,15 @@ class Model:
         return [2 * i for i in items]
 
 
-async def _started(batcher: GreedyBatcher, items: list[int]) -> asyncio.Task:
+async def _queued(batcher: GreedyBatcher, items: list[int]) -> asyncio.Task:
     task = asyncio.create_task(batcher(items))
-    await asyncio.sleep(0.05)  # let it reach the queue (or the model)
+    await asyncio.sleep(0.01)  # the task runs up to its wait for the answer: its job is queued
+    return task
+
+
+async def _running(batcher: GreedyBatcher, model: Model, items: list[int]) -> asyncio.Task:
+    task = await _queued(batcher, items)
+    assert await asyncio.to_thread(model.started.wait, 5), "the model never started"
     return task
 
 
@@ -34,8 +41,8 @@ def test_calls_queued_behind_a_running_batch_go_together_each_with_its_own_outpu
     async def scenario():
         model = Model()
         batcher = GreedyBatcher(model, max_batch_size=4, max_queued=100)
-        first = await _started(batcher, [1])
-        queued = [await _started(batcher, items) for items in ([2, 3], [4], [5], [6, 7])]
+        first = await _running(batcher, model, [1])
+        queued = [await _queued(batcher, items) for items in ([2, 3], [4], [5], [6, 7])]
         model.release.set()
         return model.batches, await first, [await q for q in queued]
 
@@ -50,8 +57,8 @@ def test_more_than_max_queued_waiting_is_service_unavailable_and_the_rest_still_
     async def scenario():
         model = Model()
         batcher = GreedyBatcher(model, max_batch_size=8, max_queued=3)
-        running = await _started(batcher, [1])
-        waiting = await _started(batcher, [2, 3])
+        running = await _running(batcher, model, [1])
+        waiting = await _queued(batcher, [2, 3])
         with pytest.raises(ServiceUnavailable, match="queue full"):
             await batcher([4, 5])
         model.release.set()

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from minsheng.encoder import MultiHeadEncoder, load_tokenizer, token_ids
 from minsheng.labels import TASKS, LabelSet
 from minsheng.nlp import masked_input
+from minsheng.routing import Prediction
 from minsheng.tfidf import TfidfHeads
 
 META_FILE, WEIGHTS_FILE, TFIDF_FILE = "minsheng.json", "model.safetensors", "tfidf.npz"
@@ -52,18 +53,6 @@ class Calibration:
         w = self.blend[task]
         mixed = w * p_encoder + (1 - w) * p_tfidf
         return softmax(np.log(np.clip(mixed, 1e-12, None)) / self.temperature[task])
-
-
-@dataclass
-class Prediction:
-    scores: dict[str, dict[str, float]]  # task -> label -> calibrated probability
-
-    def best(self, task: str) -> tuple[str, float]:
-        label = max(self.scores[task], key=self.scores[task].get)
-        return label, self.scores[task][label]
-
-    def top(self, task: str, k: int = 3) -> list[tuple[str, float]]:
-        return sorted(self.scores[task].items(), key=lambda kv: -kv[1])[:k]
 
 
 class Classifier:

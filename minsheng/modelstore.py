@@ -9,8 +9,6 @@ from pathlib import Path
 
 import bentoml
 
-from minsheng.classifier import META_FILE
-
 MODEL_NAME = "minsheng-classifier"
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
 
@@ -22,6 +20,8 @@ def default_base_model() -> Path:
 
 def import_model(path: Path | str) -> bentoml.Model:
     """Copy a saved classifier folder into the model store, tagged with its version; idempotent."""
+    from minsheng.classifier import META_FILE  # here: the service's HTTP worker imports this module, not torch
+
     path = Path(path)
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     tag = f"{MODEL_NAME}:{meta['version']}"

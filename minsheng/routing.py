@@ -3,8 +3,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from minsheng.classifier import Prediction
 from minsheng.labels import LabelSet
+
+
+@dataclass
+class Prediction:
+    """A message's calibrated scores, as the classifier gives them (the model service sends them as plain dicts):
+    defined here, away from torch, so the HTTP worker can route without loading the model code."""
+    scores: dict[str, dict[str, float]]  # task -> label -> calibrated probability
+
+    def best(self, task: str) -> tuple[str, float]:
+        label = max(self.scores[task], key=self.scores[task].get)
+        return label, self.scores[task][label]
+
+    def top(self, task: str, k: int = 3) -> list[tuple[str, float]]:
+        return sorted(self.scores[task].items(), key=lambda kv: -kv[1])[:k]
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 
-from minsheng.classifier import Prediction
 from minsheng.labels import load_labels
 from minsheng.nlp import get_analyzer, masked_input
-from minsheng.routing import route
+from minsheng.routing import Prediction, route
 from minsheng.text import normalize
 from service.assist import Assistant, expected_model_version
 from service.assist_api import router as assist_router

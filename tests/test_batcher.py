@@ -10,7 +10,7 @@ from service.batcher import GreedyBatcher
 
 
 class Model:
-    """Doubles numbers; the first call blocks until released, so that the test can queue calls behind it."""
+    """Doubles numbers. Calls block until the test releases them, so that the test can queue calls behind one."""
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []

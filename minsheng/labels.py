@@ -27,12 +27,17 @@ class LabelSet:
     triage: Route
     domain_threshold: float
     urgent_threshold: float
+    domain_threshold_overrides: dict[str, float]  # domain -> its own triage threshold (routing.yaml)
     priorities: dict[str, str]
     version: str  # content hash of labels/, recorded with every model and prediction
 
     @property
     def domains(self) -> tuple[str, ...]:
         return self.values["domain"]
+
+    def review_threshold(self, domain: str) -> float:
+        """Below this calibrated probability a message predicted as `domain` goes to triage."""
+        return self.domain_threshold_overrides.get(domain, self.domain_threshold)
 
     def index(self, task: str, label: str) -> int:
         try:
@@ -75,6 +80,8 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
         triage=Route(routing["triage_queue"]["id"], routing["triage_queue"]["department"]),
         domain_threshold=float(routing["thresholds"]["domain_confidence"]),
         urgent_threshold=float(routing["thresholds"]["urgent"]),
+        domain_threshold_overrides={d: float(v) for d, v in
+                                    (routing["thresholds"].get("domain_confidence_by_domain") or {}).items()},
         priorities=dict(routing["priorities"]),
         version=digest,
     )

@@ -48,7 +48,7 @@ def route(pred: Prediction, labels: LabelSet) -> Routed:
     appeal, appeal_p = pred.best("appeal")
     urgent_p = pred.scores["urgent"][labels.values["urgent"][1]]
     urgent = urgent_p >= labels.urgent_threshold
-    needs_review = domain_p < labels.domain_threshold
+    needs_review = domain_p < labels.review_threshold(domain)
     dest = labels.triage if needs_review else labels.routes[domain]
     return Routed(
         domain=domain, domain_confidence=domain_p, domain_top3=pred.top("domain", 3),

@@ -1,6 +1,7 @@
 """labels/ is the one source of truth: it must be complete and consistent."""
 from minsheng.labels import TASKS, load_labels
 from minsheng.modelstore import SHIPPED_MODEL
+from minsheng.routing import Prediction, route
 
 
 def test_fifteen_domains_with_their_sub_levels():
@@ -26,6 +27,8 @@ def test_label_values_unique_and_thresholds_sane():
     assert labels.values["sentiment"] == ("负面", "中性", "正面")
     assert set(labels.values["appeal"]) == {"投诉", "举报", "咨询", "建议", "求助", "表扬"}
     assert 0 < labels.domain_threshold < 1 and 0 < labels.urgent_threshold < 1
+    assert set(labels.domain_threshold_overrides) <= set(labels.domains)
+    assert all(0 < v < 1 for v in labels.domain_threshold_overrides.values())
     assert set(labels.priorities) == {"urgent", "default"}
 
 
@@ -35,3 +38,22 @@ def test_shipped_model_knows_exactly_these_labels():
     meta = json.loads((SHIPPED_MODEL / "minsheng.json").read_text(encoding="utf-8"))
     labels = load_labels()
     assert {t: tuple(v) for t, v in meta["labels"].items()} == labels.values
+
+
+def test_a_domain_with_its_own_threshold_sends_less_sure_messages_to_triage():
+    """routing.yaml: the catch-all 城乡建设 asks for more confidence than the global threshold."""
+    labels = load_labels()
+    (strict, threshold), = ((d, v) for d, v in labels.domain_threshold_overrides.items() if v > labels.domain_threshold)
+    other = next(d for d in labels.domains if d not in labels.domain_threshold_overrides)
+    between = (labels.domain_threshold + threshold) / 2
+
+    def prediction(domain: str) -> Prediction:
+        rest = (1 - between) / (len(labels.domains) - 1)
+        scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
+        scores["domain"] = {d: between if d == domain else rest for d in labels.domains}
+        return Prediction(scores)
+
+    assert route(prediction(strict), labels).needs_review
+    assert route(prediction(strict), labels).queue == labels.triage.queue
+    routed = route(prediction(other), labels)
+    assert not routed.needs_review and routed.queue == labels.routes[other].queue

@@ -50,16 +50,22 @@ def _coverage(p: np.ndarray, y: np.ndarray):
     return thresholds, cov, acc
 
 
-def _routing_of_unfamiliar(p: np.ndarray, y: np.ndarray, familiar: set[int], threshold: float) -> dict:
+def _routing_of_unfamiliar(p: np.ndarray, y: np.ndarray, familiar: set[int], labels: LabelSet) -> dict:
     """Where messages of domains with little training data go: triage (good), the right or a wrong department."""
+    thresholds = np.array([labels.review_threshold(d) for d in labels.domains])
     out = {}
     for name, rows in (("rare_domains", ~np.isin(y, list(familiar))), ("common_domains", np.isin(y, list(familiar)))):
         conf, pred, yy = p[rows].max(1), p[rows].argmax(1), y[rows]
-        review = conf < threshold
+        review = conf < thresholds[pred]
         out[name] = {"n": int(rows.sum()), "needs_review": float(review.mean()),
                      "right_department": float(((~review) & (pred == yy)).mean()),
                      "wrong_department": float(((~review) & (pred != yy)).mean())}
     return out
+
+
+def _thresholds(report: dict) -> str:
+    overrides = report.get("domain_threshold_overrides") or {}
+    return ", ".join([f"{report['domain_threshold']:.2f}"] + [f"{d} {v:.2f}" for d, v in overrides.items()])
 
 
 def _as_served(served: Classifier, x: list[str], y_all: dict, source: np.ndarray, shipped: dict) -> dict:
@@ -101,7 +107,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     dom_rows = y_all["domain"] != -100
     familiar = {labels.index("domain", d) for d in set(np.asarray(dev["domain"])[source == "domain"])}
     routing = _routing_of_unfamiliar(shipped["domain"][source == "citizen"],
-                                     y_all["domain"][source == "citizen"], familiar, labels.domain_threshold)
+                                     y_all["domain"][source == "citizen"], familiar, labels)
 
     figures = {}
     for task in ("domain", "sentiment", "appeal"):
@@ -125,7 +131,8 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
              for s in results["shipped"] for t in results["shipped"][s]}
     report = {"model_version": clf.version, "label_version": labels.version, "calibration": {
         "blend_encoder_weight": clf.calibration.blend, "temperature": clf.calibration.temperature},
-        "domain_threshold": labels.domain_threshold, "results": results, "targets": targets,
+        "domain_threshold": labels.domain_threshold,
+        "domain_threshold_overrides": labels.domain_threshold_overrides, "results": results, "targets": targets,
         "shipped_beats_baseline": beats, "routing_by_domain_familiarity": routing, "figures": figures,
         "as_served": as_served,
         "train_meta": {k: clf.meta.get(k) for k in ("timings_s", "train_rows", "base_model", "machine")}}
@@ -154,7 +161,7 @@ def render(r: dict) -> str:
               f"{'yes' if x['met'] else '**no**'} |" for x in r["targets"]]
     lost = [k for k, v in r["shipped_beats_baseline"].items() if not v]
     lines += ["", "Shipped beats the baseline on every head: " + ("yes" if not lost else f"**no** ({', '.join(lost)})"),
-              "", f"## Routing of unfamiliar domains (citizen/dev, threshold {r['domain_threshold']:.2f})", "",
+              "", f"## Routing of unfamiliar domains (citizen/dev, threshold {_thresholds(r)})", "",
               "Domains outside the 7 of the large training set have little data; they should go to triage "
               "(needs_review) rather than to a wrong department.", "",
               "| domains | n | needs_review | right department | wrong department |", "|---|---|---|---|---|"]

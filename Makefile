@@ -12,7 +12,7 @@ test: setup
 	scripts/system-deps.sh
 	$(PY)/python -m pytest
 
-# re-create the shipped default model (about 40 minutes on 2 cores), then its evaluation report
+# re-create the shipped default model (84 minutes on 2 cores), then its evaluation report
 default-model: setup
 	$(PY)/minsheng train --output models/default --no-store
 	$(PY)/minsheng evaluate --model models/default --out reports

@@ -1,4 +1,6 @@
 """labels/ is the one source of truth: it must be complete and consistent."""
+import dataclasses
+
 from minsheng.labels import TASKS, load_labels
 from minsheng.modelstore import SHIPPED_MODEL
 from minsheng.routing import Prediction, route
@@ -41,19 +43,19 @@ def test_shipped_model_knows_exactly_these_labels():
 
 
 def test_a_domain_with_its_own_threshold_sends_less_sure_messages_to_triage():
-    """routing.yaml: the catch-all 城乡建设 asks for more confidence than the global threshold."""
+    """routing.yaml's domain_confidence_by_domain: that domain's messages need more confidence than the others."""
     labels = load_labels()
-    (strict, threshold), = ((d, v) for d, v in labels.domain_threshold_overrides.items() if v > labels.domain_threshold)
-    other = next(d for d in labels.domains if d not in labels.domain_threshold_overrides)
-    between = (labels.domain_threshold + threshold) / 2
+    strict, other = labels.domains[:2]
+    labels = dataclasses.replace(labels, domain_threshold=0.5, domain_threshold_overrides={strict: 0.7})
 
-    def prediction(domain: str) -> Prediction:
-        rest = (1 - between) / (len(labels.domains) - 1)
+    def prediction(domain: str, p: float) -> Prediction:
+        rest = (1 - p) / (len(labels.domains) - 1)
         scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
-        scores["domain"] = {d: between if d == domain else rest for d in labels.domains}
+        scores["domain"] = {d: p if d == domain else rest for d in labels.domains}
         return Prediction(scores)
 
-    assert route(prediction(strict), labels).needs_review
-    assert route(prediction(strict), labels).queue == labels.triage.queue
-    routed = route(prediction(other), labels)
+    assert route(prediction(strict, 0.6), labels).queue == labels.triage.queue
+    assert route(prediction(strict, 0.6), labels).needs_review
+    assert route(prediction(strict, 0.8), labels).queue == labels.routes[strict].queue
+    routed = route(prediction(other, 0.6), labels)
     assert not routed.needs_review and routed.queue == labels.routes[other].queue

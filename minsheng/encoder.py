@@ -28,6 +28,11 @@ class MultiHeadEncoder(nn.Module):
         """Architecture only (weights come from the model's own state dict): loading needs no base model."""
         return cls(AutoModel.from_config(AutoConfig.from_pretrained(str(path))), head_sizes)
 
+    @property
+    def max_positions(self) -> int:
+        """The longest input (in tokens, special ones included) the encoder has position embeddings for."""
+        return self.encoder.config.max_position_embeddings
+
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

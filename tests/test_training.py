@@ -37,6 +37,18 @@ def test_train_save_load_predict(tiny):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
+def test_max_length_beyond_the_base_models_positions_is_capped(tiny):
+    """The default 256 tokens on a base model with 128 positions: trains and reads long messages at 128."""
+    root, base = tiny
+    cfg = TrainConfig(output=str(root / "capped"), base_model=str(base), data_dir=str(root / "data"), epochs=1,
+                      batch_size=16, reviews=10, limit=40)
+    assert cfg.max_length > 128
+    clf = Classifier.load(train(cfg))
+    assert clf.max_length == clf.meta["train_config"]["max_length"] == 128
+    (pred,) = clf.predict([(None, "小区路灯不亮，" * 200)])
+    assert sum(pred.scores["domain"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_unknown_label_in_extra_data_is_refused(tiny):
     root, base = tiny
     bad = root / "bad.csv"

@@ -7,7 +7,7 @@ import math
 import platform
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -147,6 +147,10 @@ def train(cfg: TrainConfig, labels: LabelSet | None = None) -> Path:
     base = cfg.base_model or str(default_base_model())
     tokenizer = load_tokenizer(base)
     encoder = MultiHeadEncoder.from_base(base, sizes)
+    if cfg.max_length > encoder.max_positions:  # a smaller base model: read what it can, and record that
+        log.warning("max_length %d > the base model's %d positions: using %d", cfg.max_length,
+                    encoder.max_positions, encoder.max_positions)
+        cfg = replace(cfg, max_length=encoder.max_positions)
     t0 = time.time()
     losses = fit_encoder(encoder, tokenizer, train_x, train_y, cfg)
     encoder_seconds = time.time() - t0

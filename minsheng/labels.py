@@ -28,6 +28,7 @@ class LabelSet:
     domain_threshold: float
     urgent_threshold: float
     domain_threshold_overrides: dict[str, float]  # domain -> its own triage threshold (routing.yaml)
+    urgent_cues: dict[str, tuple[str, ...]]  # emergency kind -> phrases that make a message urgent (routing.yaml)
     priorities: dict[str, str]
     version: str  # content hash of labels/, recorded with every model and prediction
 
@@ -82,6 +83,7 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
         urgent_threshold=float(routing["thresholds"]["urgent"]),
         domain_threshold_overrides={d: float(v) for d, v in
                                     (routing["thresholds"].get("domain_confidence_by_domain") or {}).items()},
+        urgent_cues={kind: tuple(phrases) for kind, phrases in (routing.get("urgent_cues") or {}).items()},
         priorities=dict(routing["priorities"]),
         version=digest,
     )

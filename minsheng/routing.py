@@ -1,9 +1,12 @@
 """From a prediction to tags and a destination: routing.yaml's domain → queue map, the triage threshold, urgency."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from minsheng.labels import LabelSet
+from minsheng.text import normalize
 
 
 @dataclass
@@ -30,7 +33,8 @@ class Routed:
     appeal: str
     appeal_confidence: float
     urgent: bool
-    urgent_confidence: float  # probability that the message is urgent
+    urgent_confidence: float  # the model's probability that the message is urgent
+    urgent_cues: list[str]  # the emergencies of routing.yaml's urgent_cues that the message names
     queue: str
     department: str
     priority: str
@@ -42,17 +46,30 @@ class Routed:
         return out
 
 
-def route(pred: Prediction, labels: LabelSet) -> Routed:
+@lru_cache(maxsize=4)
+def _cue_patterns(cues: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((kind, re.compile("|".join(map(re.escape, phrases)))) for kind, phrases in cues if phrases)
+
+
+def find_urgent_cues(text: str, labels: LabelSet) -> list[str]:
+    """The kinds of emergency (routing.yaml's urgent_cues) that `text` names, in routing.yaml's order."""
+    text = normalize(text)
+    return [kind for kind, pattern in _cue_patterns(tuple(labels.urgent_cues.items())) if pattern.search(text)]
+
+
+def route(pred: Prediction, labels: LabelSet, text: str) -> Routed:
+    """text: the message as the model read it (title and text), searched for urgent cues."""
     domain, domain_p = pred.best("domain")
     sentiment, sentiment_p = pred.best("sentiment")
     appeal, appeal_p = pred.best("appeal")
     urgent_p = pred.scores["urgent"][labels.values["urgent"][1]]
-    urgent = urgent_p >= labels.urgent_threshold
+    cues = find_urgent_cues(text, labels)
+    urgent = urgent_p >= labels.urgent_threshold or bool(cues)
     needs_review = domain_p < labels.review_threshold(domain)
     dest = labels.triage if needs_review else labels.routes[domain]
     return Routed(
         domain=domain, domain_confidence=domain_p, domain_top3=pred.top("domain", 3),
         sentiment=sentiment, sentiment_confidence=sentiment_p, appeal=appeal, appeal_confidence=appeal_p,
-        urgent=urgent, urgent_confidence=urgent_p, queue=dest.queue, department=dest.department,
+        urgent=urgent, urgent_confidence=urgent_p, urgent_cues=cues, queue=dest.queue, department=dest.department,
         priority=labels.priorities["urgent" if urgent else "default"], needs_review=needs_review,
     )

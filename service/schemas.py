@@ -71,7 +71,9 @@ class Tags(BaseModel):
     appeal: str
     appeal_confidence: float
     urgent: bool
-    urgent_confidence: float
+    urgent_confidence: float = Field(description="the model's probability that the message is urgent")
+    urgent_cues: list[str] = Field(description="emergencies the message names (routing.yaml urgent_cues): each "
+                                               "makes it urgent whatever urgent_confidence says")
     queue: str
     department: str
     priority: str

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from minsheng.labels import load_labels
 from minsheng.nlp import get_analyzer, masked_input
 from minsheng.routing import Prediction, route
-from minsheng.text import normalize
+from minsheng.text import model_input, normalize
 from service.assist import Assistant, expected_model_version
 from service.assist_api import router as assist_router
 from service.auth import intake, require
@@ -106,8 +106,8 @@ class Minsheng:
         analyses = self._analysis.submit(self.analyzer.pipe, [normalize(text) for _, text in items])
         predictions = self.tagger.to_sync.predict([masked_input(t, x) for t, x in items])
         out = []
-        for analysis, p in zip(analyses.result(), predictions):
-            routed = route(Prediction(p["scores"]), self.labels).to_dict()
+        for (title, text), analysis, p in zip(items, analyses.result(), predictions):
+            routed = route(Prediction(p["scores"]), self.labels, model_input(title, text)).to_dict()
             out.append((Tags(**routed, **analysis.to_dict(), model_version=p["model_version"]), p))
         return out
 
@@ -135,7 +135,8 @@ class Minsheng:
             "sentiment": tags.sentiment, "sentiment_confidence": tags.sentiment_confidence,
             "appeal": tags.appeal, "appeal_confidence": tags.appeal_confidence,
             "urgent": tags.urgent, "urgent_confidence": tags.urgent_confidence,
-            "scores": {**scores, "domain_top3": [t.model_dump() for t in tags.domain_top3]},
+            "scores": {**scores, "domain_top3": [t.model_dump() for t in tags.domain_top3],
+                       "urgent_cues": tags.urgent_cues},
         }
         ticket, created = create_ticket(
             self.sessions,
@@ -164,6 +165,7 @@ class Minsheng:
             sentiment=ticket["sentiment"], sentiment_confidence=p.sentiment_confidence,
             appeal=ticket["appeal"], appeal_confidence=p.appeal_confidence,
             urgent=ticket["urgent"], urgent_confidence=p.urgent_confidence,
+            urgent_cues=p.scores.get("urgent_cues", []),
             queue=ticket["queue"], department=ticket["department"], priority=ticket["priority"],
             needs_review=ticket["needs_review"], keywords=ticket["keywords"], places=ticket["places"],
             pii=ticket["pii"], model_version=ticket["model_version"])

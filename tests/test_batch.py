@@ -27,12 +27,13 @@ def test_csv_rows_tagged_and_bad_rows_flagged(tmp_path, shipped):
         "1,拖欠工资,公司拖欠我们三个月工资不发,keep-me\n"
         "2,,   ,blank\n".encode()
         + b"3,bad,\xff\xfe broken bytes,enc\n"
-        + "4,,孩子今年上小学,学位怎么申请?,x\n".encode())
+        + "4,,孩子今年上小学,学位怎么申请?,x\n".encode()
+        + "5,煤气泄漏,楼道里全是煤气味,gas\n".encode())
     counts = classify_file(src, tmp_path / "out.csv", shipped, load_labels())
     with (tmp_path / "out.csv").open(encoding="utf-8", errors="surrogateescape") as f:
         rows = list(csv.DictReader(f))
-    assert counts == {"rows": 4, "errors": 2}
-    assert [r["id"] for r in rows] == ["1", "2", "3", "4"]  # order and every row kept
+    assert counts == {"rows": 5, "errors": 2}
+    assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5"]  # order and every row kept
     assert rows[0]["note"] == "keep-me" and set(OUTPUT_FIELDS) <= set(rows[0])
     assert rows[1]["error"] == "text is empty" and rows[1]["domain"] == ""
     assert rows[2]["error"] == "text is not valid UTF-8"
@@ -41,6 +42,8 @@ def test_csv_rows_tagged_and_bad_rows_flagged(tmp_path, shipped):
         assert 0 <= float(r["domain_confidence"]) <= 1
         assert len(json.loads(r["domain_top3"])) == 3
         assert r["needs_review"] in ("0", "1") and r["department"]
+    assert (rows[4]["urgent"], rows[4]["urgent_cues"]) == ("1", "燃气泄漏")
+    assert (rows[0]["urgent"], rows[0]["urgent_cues"]) == ("0", "")
 
 
 def test_jsonl_with_a_broken_line(tmp_path, shipped):

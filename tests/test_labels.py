@@ -3,7 +3,7 @@ import dataclasses
 
 from minsheng.labels import TASKS, load_labels
 from minsheng.modelstore import SHIPPED_MODEL
-from minsheng.routing import Prediction, route
+from minsheng.routing import Prediction, find_urgent_cues, route
 
 
 def test_fifteen_domains_with_their_sub_levels():
@@ -54,8 +54,33 @@ def test_a_domain_with_its_own_threshold_sends_less_sure_messages_to_triage():
         scores["domain"] = {d: p if d == domain else rest for d in labels.domains}
         return Prediction(scores)
 
-    assert route(prediction(strict, 0.6), labels).queue == labels.triage.queue
-    assert route(prediction(strict, 0.6), labels).needs_review
-    assert route(prediction(strict, 0.8), labels).queue == labels.routes[strict].queue
-    routed = route(prediction(other, 0.6), labels)
+    assert route(prediction(strict, 0.6), labels, "").queue == labels.triage.queue
+    assert route(prediction(strict, 0.6), labels, "").needs_review
+    assert route(prediction(strict, 0.8), labels, "").queue == labels.routes[strict].queue
+    routed = route(prediction(other, 0.6), labels, "")
     assert not routed.needs_review and routed.queue == labels.routes[other].queue
+
+
+def test_urgent_cues_are_distinct_phrases():
+    labels = load_labels()
+    phrases = [p for kind in labels.urgent_cues.values() for p in kind]
+    assert labels.urgent_cues and all(labels.urgent_cues.values())
+    assert len(phrases) == len(set(phrases)) and all(len(p) >= 2 for p in phrases)
+
+
+def test_a_named_emergency_is_urgent_whatever_the_model_says():
+    labels = load_labels()
+
+    def calm(urgent_p: float) -> Prediction:
+        scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
+        scores["urgent"] = dict(zip(labels.values["urgent"], (1 - urgent_p, urgent_p)))
+        return Prediction(scores)
+
+    gas = route(calm(0.02), labels, "我家楼下燃气管道泄漏，整栋楼都是煤气味")
+    assert gas.urgent and gas.urgent_cues == ["燃气泄漏"] and gas.priority == labels.priorities["urgent"]
+    assert gas.urgent_confidence == 0.02  # the model's own figure is kept beside the cue
+    assert find_urgent_cues("孩子走失了，有人威胁要弄死我们", labels) == ["暴力威胁", "人员失踪"]  # routing.yaml order
+    quiet = route(calm(0.02), labels, "建议增加公交线路，方便市民出行")
+    assert not quiet.urgent and quiet.urgent_cues == [] and quiet.priority == labels.priorities["default"]
+    sure = route(calm(0.9), labels, "建议增加公交线路")
+    assert sure.urgent and sure.urgent_cues == []

@@ -179,6 +179,15 @@ def test_pagination_sort_order_and_counts(api):
     assert api.queue_ids("urban", "urban", urgent="true", status="open")[-1] == mine[1]
 
 
+def test_a_named_emergency_is_urgent_and_the_detail_says_why(api):
+    submitted = api.submit("我家楼下燃气管道泄漏，整栋楼都是煤气味，请马上派人来")
+    assert submitted["urgent"] and submitted["priority"] == "high" and submitted["urgent_cues"] == ["燃气泄漏"]
+    detail = api("admin", "GET", f"/api/tickets/{submitted['ticket_id']}").json()
+    assert detail["urgent"] and detail["urgent_cues"] == ["燃气泄漏"]
+    calm = api("admin", "GET", f"/api/tickets/{api.submit()['ticket_id']}").json()
+    assert not calm["urgent"] and calm["urgent_cues"] == []
+
+
 def test_claim_conflict_is_409(api):
     ticket_id = api.ticket_in(URBAN)
     assert api("urban", "POST", f"/api/tickets/{ticket_id}/claim").status_code == 200

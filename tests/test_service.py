@@ -40,10 +40,12 @@ def test_classify_tags_obvious_messages(server):
     with server.client(server.token("intake")) as c:
         info = c.get("/info").json()
         r = c.post("/classify", json={"messages": [m for m, _ in OBVIOUS] + [
+            {"title": "楼道煤气泄漏", "text": "整栋楼都是煤气味,请马上派人处理"},
             {"text": "我的电话是138-1234-5678,A市A3区联丰路米兰春天小区路灯坏了"}]})
     assert r.status_code == 200
     results = r.json()["results"]
     assert [x["queue"] for x in results[:3]] == [q for _, q in OBVIOUS]
+    assert [(x["urgent"], x["urgent_cues"]) for x in results[2:4]] == [(False, []), (True, ["燃气泄漏"])]
     for x in results:
         assert x["model_version"] == info["model_version"]
         assert len(x["domain_top3"]) == 3 and x["domain_top3"][0]["domain"] == x["domain"]

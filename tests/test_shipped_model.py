@@ -22,7 +22,8 @@ def test_loads_offline_and_tags_obvious_messages():
         "from minsheng.labels import load_labels; import json, sys;"
         f"c = Classifier.load({str(SHIPPED_MODEL)!r}); c.check_labels(load_labels());"
         f"ps = c.predict({[(t, x) for t, x, _ in OBVIOUS]!r});"
-        "print(json.dumps([route(p, load_labels()).domain for p in ps], ensure_ascii=False))"
+        f"print(json.dumps([route(p, load_labels(), x).domain for p, (_, x, _) in zip(ps, {OBVIOUS!r})], "
+        "ensure_ascii=False))"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

@@ -10,6 +10,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 
 from minsheng.classifier import Classifier
 from minsheng.labels import TASKS, LabelSet
+from minsheng.routing import find_urgent_cues
 from training import plots
 from training.data import default_plan, inputs, label_ids, load_split
 from training.metrics import MIN_SUPPORT, averaged_classes, ece, macro_f1
@@ -63,6 +64,19 @@ def _routing_of_unfamiliar(p: np.ndarray, y: np.ndarray, familiar: set[int], lab
     return out
 
 
+def _urgent_as_routed(p_urgent: np.ndarray, y: np.ndarray, texts: list[str], labels: LabelSet) -> dict:
+    """The urgent flag as route() sets it (the model's probability reaches the threshold, or the text names an
+    urgent cue), beside each of its two parts."""
+    by_model = p_urgent >= labels.urgent_threshold
+    by_cue = np.array([bool(find_urgent_cues(t, labels)) for t in texts])
+    out = {}
+    for name, flagged in (("model", by_model), ("cues", by_cue), ("routed", by_model | by_cue)):
+        prec, rec, f1, _ = precision_recall_fscore_support(y, flagged.astype(int), labels=[1], zero_division=0)
+        out[name] = {"flagged": int(flagged.sum()), "true_positives": int((flagged & (y == 1)).sum()),
+                     "precision": float(prec[0]), "recall": float(rec[0]), "f1": float(f1[0])}
+    return {"n": int(len(y)), "positives": int(y.sum()), **out}
+
+
 def _thresholds(report: dict) -> str:
     overrides = report.get("domain_threshold_overrides") or {}
     return ", ".join([f"{report['domain_threshold']:.2f}"] + [f"{d} {v:.2f}" for d, v in overrides.items()])
@@ -108,6 +122,9 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     familiar = {labels.index("domain", d) for d in set(np.asarray(dev["domain"])[source == "domain"])}
     routing = _routing_of_unfamiliar(shipped["domain"][source == "citizen"],
                                      y_all["domain"][source == "citizen"], familiar, labels)
+    urgent_rows = y_all["urgent"] != -100
+    urgent = _urgent_as_routed(shipped["urgent"][urgent_rows, 1], y_all["urgent"][urgent_rows],
+                               [x for x, keep in zip(inputs(dev), urgent_rows) if keep], labels)
 
     figures = {}
     for task in ("domain", "sentiment", "appeal"):
@@ -133,7 +150,8 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
         "blend_encoder_weight": clf.calibration.blend, "temperature": clf.calibration.temperature},
         "domain_threshold": labels.domain_threshold,
         "domain_threshold_overrides": labels.domain_threshold_overrides, "results": results, "targets": targets,
-        "shipped_beats_baseline": beats, "routing_by_domain_familiarity": routing, "figures": figures,
+        "shipped_beats_baseline": beats, "routing_by_domain_familiarity": routing,
+        "urgent_as_routed": urgent, "figures": figures,
         "as_served": as_served,
         "train_meta": {k: clf.meta.get(k) for k in ("timings_s", "train_rows", "base_model", "machine")}}
     (out_dir / "evaluation.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -168,6 +186,13 @@ def render(r: dict) -> str:
     for name, v in r["routing_by_domain_familiarity"].items():
         lines.append(f"| {name.replace('_', ' ')} | {v['n']} | {v['needs_review']:.1%} | {v['right_department']:.1%} | "
                      f"{v['wrong_department']:.1%} |")
+    u = r["urgent_as_routed"]
+    lines += ["", f"## The urgent flag as routed (citizen/dev, {u['n']} messages, {u['positives']} urgent)", "",
+              "route() flags a message when the model's urgent probability reaches routing.yaml's threshold, or "
+              "when the message names one of routing.yaml's urgent cues.", "",
+              "| flagged by | flagged | of them urgent | precision | recall | F1 |", "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {u[name]['flagged']} | {u[name]['true_positives']} | {u[name]['precision']:.3f} | "
+              f"{u[name]['recall']:.3f} | {u[name]['f1']:.3f} |" for name in ("model", "cues", "routed")]
     if r.get("as_served"):
         q = r["as_served"]["quantize"]
         lines += ["", f"## As served ({q}, MINSHENG_QUANTIZE)", "",

@@ -1,12 +1,9 @@
 """From a prediction to tags and a destination: routing.yaml's domain → queue map, the triage threshold, urgency."""
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 from minsheng.labels import LabelSet
-from minsheng.text import normalize
 
 
 @dataclass
@@ -46,19 +43,15 @@ class Routed:
         return out
 
 
-@lru_cache(maxsize=4)
-def _cue_patterns(cues: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((kind, re.compile("|".join(map(re.escape, phrases)))) for kind, phrases in cues if phrases)
-
-
 def find_urgent_cues(text: str, labels: LabelSet) -> list[str]:
-    """The kinds of emergency (routing.yaml's urgent_cues) that `text` names, in routing.yaml's order."""
-    text = normalize(text)
-    return [kind for kind, pattern in _cue_patterns(tuple(labels.urgent_cues.items())) if pattern.search(text)]
+    """The kinds of emergency (routing.yaml's urgent_cues) that the normalized `text` names, in routing.yaml's
+    order."""
+    return [kind for kind, phrases in labels.urgent_cues.items() if any(p in text for p in phrases)]
 
 
 def route(pred: Prediction, labels: LabelSet, text: str) -> Routed:
-    """text: the message as the model read it (title and text), searched for urgent cues."""
+    """text: the message as the model reads it (`model_input`: title and text, normalized), searched for urgent
+    cues."""
     domain, domain_p = pred.best("domain")
     sentiment, sentiment_p = pred.best("sentiment")
     appeal, appeal_p = pred.best("appeal")

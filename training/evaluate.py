@@ -103,7 +103,8 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     dev = load_split(default_plan().dev, labels)
     y_all = {t: np.asarray(v) for t, v in label_ids(dev, labels).items()}
     source = np.asarray(dev["source"])
-    p_enc, p_tf = clf.component_probs(inputs(dev))
+    texts = inputs(dev)
+    p_enc, p_tf = clf.component_probs(texts)
     probs = {"encoder": p_enc, "baseline": p_tf,
              "shipped": {t: clf.calibration.apply(t, p_enc[t], p_tf[t]) for t in TASKS}}
     names = {t: list(labels.values[t]) for t in TASKS}
@@ -124,7 +125,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
                                      y_all["domain"][source == "citizen"], familiar, labels)
     urgent_rows = y_all["urgent"] != -100
     urgent = _urgent_as_routed(shipped["urgent"][urgent_rows, 1], y_all["urgent"][urgent_rows],
-                               [x for x, keep in zip(inputs(dev), urgent_rows) if keep], labels)
+                               [x for x, keep in zip(texts, urgent_rows) if keep], labels)
 
     figures = {}
     for task in ("domain", "sentiment", "appeal"):
@@ -141,7 +142,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
                    labels.domain_threshold, out_dir / "coverage_domain.png")
     figures.update(reliability="reliability_domain.png", coverage="coverage_domain.png")
 
-    as_served = _as_served(served, inputs(dev), y_all, source, shipped) if served else None
+    as_served = _as_served(served, texts, y_all, source, shipped) if served else None
     targets = [{"slice": s, "task": t, "metric": m, "target": v, "value": results["shipped"][s][t][m],
                 "met": results["shipped"][s][t][m] >= v} for s, t, m, v in TARGETS]
     beats = {f"{s}:{t}": results["shipped"][s][t][HEADLINE[t]] > results["baseline"][s][t][HEADLINE[t]]

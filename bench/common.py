@@ -15,8 +15,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from minsheng.classifier import Classifier  # noqa: E402
-from minsheng.text import model_input  # noqa: E402
+from minsheng.core.text import model_input  # noqa: E402
+from minsheng.model.classifier import Classifier  # noqa: E402
 
 CACHE = ROOT / "build" / "bench"
 

@@ -32,8 +32,19 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (ROOT, _connection, closed_loop, free_port, kill9_all, machine,  # noqa: E402
-                     messages, new_workdir, request, save, start_server)
+from harness import (  # noqa: E402
+    ROOT,
+    _connection,
+    closed_loop,
+    free_port,
+    kill9_all,
+    machine,
+    messages,
+    new_workdir,
+    request,
+    save,
+    start_server,
+)
 
 PG_ADMIN = os.environ.get("MINSHENG_BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -307,7 +318,7 @@ def part_pg_restart(msgs) -> dict:
 
 # -- (iii) concurrent claims on two replicas ---------------------------------------------------------------
 def part_claims(msgs, n_tickets: int = 40, n_officials: int = 8) -> dict:
-    from minsheng.labels import load_labels
+    from minsheng.core.labels import load_labels
 
     queues = list(load_labels().queues())
     with FreshDatabase("minsheng_bench_claims") as db:

@@ -43,13 +43,13 @@ def messages(name: str = "domain/dev", n: int | None = None, seed: int = 7) -> l
 
 # -- the model in-process ------------------------------------------------------------------------------------
 def load_classifier(quantize: str | None = None, threads: int | None = None):
-    from minsheng.classifier import Classifier
+    from minsheng.model.classifier import Classifier
 
     return Classifier.load(ROOT / "models" / "default", threads=threads, quantize=quantize or "off")
 
 
 def model_inputs(msgs: list[dict[str, str]]) -> list[str]:
-    from minsheng.text import model_input
+    from minsheng.core.text import model_input
 
     return [model_input(m["title"], m["text"]) for m in msgs]
 

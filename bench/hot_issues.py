@@ -22,12 +22,19 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
 from common import CACHE, ROOT, Classifier, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
-from minsheng.modelstore import SHIPPED_MODEL, model_dir
-from minsheng.nlp import masked_input
-from minsheng.similarity import (DEFAULT_RULE, ISSUE_KEYWORDS, SameIssueRule, issue_features, overlap,
-                                 place_conflict, specific_places)
+
+from minsheng.assist.similarity import (
+    DEFAULT_RULE,
+    ISSUE_KEYWORDS,
+    SameIssueRule,
+    issue_features,
+    overlap,
+    place_conflict,
+    specific_places,
+)
+from minsheng.core.nlp import masked_input
+from minsheng.model.registry import SHIPPED_MODEL, model_dir
 
 FLOOR = 0.60  # lowest cosine tried (pairs below it are never the same issue)
 GRID_COSINE = [round(float(x), 2) for x in np.arange(FLOOR, 0.995, 0.02)] + [1.01]  # 1.01: branch off
@@ -232,7 +239,7 @@ half:
   estate, village, building; not a city, district or province such as A市, A3区, 北京): {p['neg']:,} pairs, the
   hard negatives (different problems in the same street).
 
-Features, as the service computes them on submit (`minsheng.similarity`, `service/hot_issues.py`), on the PII-masked
+Features, as the service computes them on submit (`minsheng.assist.similarity`, `minsheng/assist/hot_issues.py`), on the PII-masked
 title + text: the cosine similarity of the encoder's sentence vectors; the places; the *problem words* (the 20
 jieba TF-IDF keywords minus place names and masked codes) and their Jaccard overlap.
 

@@ -18,10 +18,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (closed_loop, loadavg, machine, messages, rss_mb, save, service_env, start_server,  # noqa: E402
-                     summarize, variant_name)
+from harness import (  # noqa: E402
+    closed_loop,
+    loadavg,
+    machine,
+    messages,
+    rss_mb,
+    save,
+    service_env,
+    start_server,
+    summarize,
+    variant_name,
+)
 
-from minsheng.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
+from minsheng.model.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
 
 BASELINE_AFTER_S = 15
 

@@ -17,7 +17,14 @@ import torch
 import transformers
 from safetensors.torch import load_file
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, PreTrainedModel, pipeline
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    PreTrainedModel,
+    pipeline,
+)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +76,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     clf = load_peer()
-    from minsheng.text import model_input  # the same model input as minsheng (title。text)
+    from minsheng.core.text import (
+        model_input,  # the same model input as minsheng (title。text)
+    )
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the load generator

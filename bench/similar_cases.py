@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import ROOT, Classifier, domains_cached, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
 from threadpoolctl import threadpool_limits
 
-from common import ROOT, Classifier, domains_cached, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
-from minsheng.modelstore import SHIPPED_MODEL, model_dir
-from minsheng.similarity import top_k
+from minsheng.assist.similarity import top_k
+from minsheng.model.registry import SHIPPED_MODEL, model_dir
 
 K = 5
 QUERIES = 300  # latency samples per size

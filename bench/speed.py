@@ -25,10 +25,23 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (ROOT, free_port, load_classifier, loadavg, machine, measure, messages, model_inputs,  # noqa: E402
-                     new_workdir, save, service_env, start_server, variant_name)
+from harness import (  # noqa: E402
+    ROOT,
+    free_port,
+    load_classifier,
+    loadavg,
+    machine,
+    measure,
+    messages,
+    model_inputs,
+    new_workdir,
+    save,
+    service_env,
+    start_server,
+    variant_name,
+)
 
-from minsheng.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
+from minsheng.model.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 TARGET_VS_PEER, TARGET_VS_BARE, TARGET_P50_MS = 3.0, 0.60, 25.0
@@ -66,8 +79,8 @@ def bare_model(msgs, quantize, threads, seconds: float) -> dict:
 
 def breakdown(clf, msgs) -> dict:
     """Where one message's time goes in-process (p50 over 30 messages, ms): what /classify does besides HTTP."""
-    from minsheng.nlp import get_analyzer
-    from minsheng.text import model_input, normalize
+    from minsheng.core.nlp import get_analyzer
+    from minsheng.core.text import model_input, normalize
 
     analyzer = get_analyzer()
     parts: dict[str, list[float]] = {"spacy_analysis": [], "tfidf_heads": [], "encoder_heads": [], "tokenizer": []}

@@ -2,7 +2,7 @@
 dynamic int8 quantization of the transformer's nn.Linear layers (minsheng.classifier.quantize_int8, as the
 service runs it), and the batch size of the length-sorted chunks (16, what the tagger's predict_proba uses by
 default, vs 32). For each: the encoder+heads rate, one message alone, and (per numeric format) the domain macro-F1 on data/domain/dev.csv through the Classifier
-(training/metrics.py's macro_f1, classes with >= 10 dev examples) and the agreement of its domain decisions
+(minsheng/training/metrics.py's macro_f1, classes with >= 10 dev examples) and the agreement of its domain decisions
 with fp32.
 
     .venv/bin/python bench/variants.py [--seconds 10]
@@ -56,7 +56,7 @@ def main() -> int:
     import pandas as pd
     import torch
 
-    from training.metrics import macro_f1
+    from minsheng.training.metrics import macro_f1
 
     dev = pd.read_csv(ROOT / "data" / "domain" / "dev.csv", dtype=str, keep_default_na=False)
     dev_msgs = [{"title": t or None, "text": x} for t, x in zip(dev["title"], dev["text"])]

@@ -1,1 +1,2 @@
-"""minsheng core: label sets, text pipeline, the multi-head model and routing, shared by service and training."""
+"""minsheng: tag, route and answer citizen feedback. Floors, lowest first: core → model → store → assist /
+training → api / serving → cli (tests/test_layers.py holds every import to that order)."""

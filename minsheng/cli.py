@@ -10,7 +10,7 @@ from pathlib import Path
 
 def _database():
     """The service's database ($MINSHENG_DB_URL, else SQLite under $MINSHENG_DATA_DIR), migrated to head."""
-    from service.store import make_engine, migrate, session_factory
+    from minsheng.store import make_engine, migrate, session_factory
 
     engine = make_engine()
     migrate(engine)
@@ -19,10 +19,10 @@ def _database():
 
 def _load(ref: str | None, quantize: str = "off"):
     """A model folder or store tag; by default the production model (the latest promotion, else the shipped)."""
-    from minsheng.classifier import Classifier
-    from minsheng.labels import load_labels
-    from minsheng.modelstore import model_dir
-    from service.store import production_tag
+    from minsheng.core.labels import load_labels
+    from minsheng.model.classifier import Classifier
+    from minsheng.model.registry import model_dir
+    from minsheng.store import production_tag
 
     if not ref:
         engine, sessions = _database()
@@ -36,8 +36,8 @@ def _load(ref: str | None, quantize: str = "off"):
 
 
 def cmd_train(args) -> int:
-    from minsheng.modelstore import import_model
-    from training.train import TrainConfig, train
+    from minsheng.model.registry import import_model
+    from minsheng.training.train import TrainConfig, train
 
     cfg = TrainConfig(output=args.output, base_model=args.base_model or "", extra=args.extra or [],
                       limit=args.limit, seed=args.seed, threads=args.threads,
@@ -52,15 +52,15 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     if args.compare:
-        from training.compare import render_comparison, score
+        from minsheng.training.compare import render_comparison, score
 
         (current, labels), (candidate, _) = _load(args.compare[0]), _load(args.compare[1])
         holdout = Path(args.holdout) if args.holdout else None
         n = args.benchmark_limit
         print(render_comparison(score(current, labels, holdout, n), score(candidate, labels, holdout, n)))
         return 0
-    from minsheng.classifier import SERVED_QUANTIZE
-    from training.evaluate import evaluate
+    from minsheng.model.classifier import SERVED_QUANTIZE
+    from minsheng.training.evaluate import evaluate
 
     clf, labels = _load(args.model)
     served, _ = _load(args.model, quantize=SERVED_QUANTIZE)  # as the service runs it, reported beside fp32
@@ -69,7 +69,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_classify(args) -> int:
-    from minsheng.batch import InputError, classify_file
+    from minsheng.serving.batch import InputError, classify_file
 
     clf, labels = _load(args.model)
     try:
@@ -84,7 +84,7 @@ def cmd_classify(args) -> int:
 def cmd_models(args) -> int:
     import bentoml
 
-    from minsheng.modelstore import MODEL_NAME, SHIPPED_MODEL, import_model
+    from minsheng.model.registry import MODEL_NAME, SHIPPED_MODEL, import_model
 
     if args.action == "import":
         print(import_model(Path(args.path or SHIPPED_MODEL)).tag)
@@ -97,7 +97,7 @@ def cmd_models(args) -> int:
 def cmd_export_labels(args) -> int:
     from datetime import datetime, timezone
 
-    from training.export import export_labels
+    from minsheng.training.export import export_labels
 
     since = datetime.fromisoformat(args.since).replace(tzinfo=timezone.utc) if args.since else None
     engine, sessions = _database()
@@ -110,8 +110,8 @@ def cmd_export_labels(args) -> int:
 
 
 def cmd_promote(args) -> int:
-    from minsheng.labels import load_labels
-    from training.promote import promote
+    from minsheng.core.labels import load_labels
+    from minsheng.training.promote import promote
 
     engine, sessions = _database()
     decision, comparison = promote(sessions, load_labels(), args.tag, args.actor, args.tolerance, args.force,
@@ -127,19 +127,19 @@ def cmd_promote(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from minsheng.modelstore import resolve
+    from minsheng.model.registry import resolve
 
     engine, _ = _database()  # migrated once here, before BentoML starts its workers
     engine.dispose()
     resolve(None)  # the shipped model is in the store before the model service looks for it
     if args.model:
         os.environ["MINSHENG_MODEL"] = args.model
-    cmd = [sys.executable, "-m", "bentoml", "serve", "service.service:Minsheng", "--host", args.host, "--port", str(args.port)]
+    cmd = [sys.executable, "-m", "bentoml", "serve", "minsheng.serving.service:Minsheng", "--host", args.host, "--port", str(args.port)]
     os.execvp(cmd[0], cmd)
 
 
 def cmd_cases(args) -> int:
-    from service.cases import REPLIES_CSV, build_case_base
+    from minsheng.assist.cases import REPLIES_CSV, build_case_base
 
     clf, labels = _load(args.model)
     engine, sessions = _database()
@@ -154,8 +154,16 @@ def cmd_cases(args) -> int:
 
 
 def cmd_users(args) -> int:
-    from minsheng.labels import load_labels
-    from service.store import UserError, create_user, list_users, make_engine, migrate, revoke_user, session_factory
+    from minsheng.core.labels import load_labels
+    from minsheng.store import (
+        UserError,
+        create_user,
+        list_users,
+        make_engine,
+        migrate,
+        revoke_user,
+        session_factory,
+    )
 
     engine = make_engine()
     migrate(engine)

@@ -8,9 +8,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from transformers import BertConfig, BertModel
 
-from minsheng.encoder import load_tokenizer
-from minsheng.modelstore import default_base_model
-from service.store import make_engine, migrate, session_factory
+from minsheng.model.encoder import load_tokenizer
+from minsheng.model.registry import default_base_model
+from minsheng.store import make_engine, migrate, session_factory
 
 PG_URL = os.environ.get("MINSHENG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

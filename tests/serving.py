@@ -91,8 +91,8 @@ class ServerProcess:
 
     def token(self, role: str = "intake", queues: list[str] | None = None) -> str:
         """A new user of `role` in this server's database; returns its bearer token."""
-        from minsheng.labels import load_labels
-        from service.store import create_user, make_engine, session_factory
+        from minsheng.core.labels import load_labels
+        from minsheng.store import create_user, make_engine, session_factory
 
         engine = make_engine(self.db_url)
         try:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from minsheng.batch import OUTPUT_FIELDS, classify_file
-from minsheng.classifier import Classifier
-from minsheng.labels import load_labels
-from minsheng.modelstore import SHIPPED_MODEL
+from minsheng.core.labels import load_labels
+from minsheng.model.classifier import Classifier
+from minsheng.model.registry import SHIPPED_MODEL
+from minsheng.serving.batch import OUTPUT_FIELDS, classify_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 from bentoml.exceptions import ServiceUnavailable
 
-from service.batcher import GreedyBatcher
+from minsheng.serving.batcher import GreedyBatcher
 
 
 class Model:

@@ -14,13 +14,21 @@ import numpy as np
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from minsheng.classifier import Classifier
-from minsheng.labels import load_labels
-from minsheng.modelstore import SHIPPED_MODEL
-from minsheng.nlp import get_analyzer
-from service.cases import CaseIndex, add_resolved_tickets, build_case_base
-from service.store import Analysis, CaseEntry, NewTicket, Routing, Ticket, create_ticket, resolve
-from service.store.cases import case_count
+from minsheng.assist.cases import CaseIndex, add_resolved_tickets, build_case_base
+from minsheng.core.labels import load_labels
+from minsheng.core.nlp import get_analyzer
+from minsheng.model.classifier import Classifier
+from minsheng.model.registry import SHIPPED_MODEL
+from minsheng.store import (
+    Analysis,
+    CaseEntry,
+    NewTicket,
+    Routing,
+    Ticket,
+    create_ticket,
+    resolve,
+)
+from minsheng.store.cases import case_count
 from tests.serving import ROOT
 
 LABELS = load_labels()

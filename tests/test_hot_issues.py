@@ -7,17 +7,33 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from minsheng.classifier import Classifier
-from minsheng.labels import TASKS, load_labels
-from minsheng.modelstore import SHIPPED_MODEL
-from minsheng.nlp import find_pii
-from minsheng.text import normalize
-from service.cases import ticket_input
-from service.hot_issues import HotIssueIndex
-from service.store import (Analysis, AuditEvent, Conflict, HotIssueTicket, HumanLabel, NewTicket, NotFound,
-                           NotVisible, Routing, Ticket, claim, create_ticket)
-from service.store.hot_issues import hot_issue_detail, list_hot_issues, resolve_hot_issue
-from service.store.models import utcnow
+from minsheng.assist.cases import ticket_input
+from minsheng.assist.hot_issues import HotIssueIndex
+from minsheng.core.labels import TASKS, load_labels
+from minsheng.core.nlp import find_pii
+from minsheng.core.text import normalize
+from minsheng.model.classifier import Classifier
+from minsheng.model.registry import SHIPPED_MODEL
+from minsheng.store import (
+    Analysis,
+    AuditEvent,
+    Conflict,
+    HotIssueTicket,
+    HumanLabel,
+    NewTicket,
+    NotFound,
+    NotVisible,
+    Routing,
+    Ticket,
+    claim,
+    create_ticket,
+)
+from minsheng.store.hot_issues import (
+    hot_issue_detail,
+    list_hot_issues,
+    resolve_hot_issue,
+)
+from minsheng.store.models import utcnow
 
 LABELS = load_labels()
 PHONE = "13912345678"

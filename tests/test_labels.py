@@ -1,9 +1,9 @@
 """labels/ is the one source of truth: it must be complete and consistent."""
 import dataclasses
 
-from minsheng.labels import TASKS, load_labels
-from minsheng.modelstore import SHIPPED_MODEL
-from minsheng.routing import Prediction, find_urgent_cues, route
+from minsheng.core.labels import TASKS, load_labels
+from minsheng.core.routing import Prediction, find_urgent_cues, route
+from minsheng.model.registry import SHIPPED_MODEL
 
 
 def test_fifteen_domains_with_their_sub_levels():

@@ -6,8 +6,15 @@ import re
 
 import pytest
 
-from minsheng.nlp import PII_COMPONENT, Analysis, PiiSpan, TextAnalyzer, get_analyzer, mask_pii
-from minsheng.text import normalize
+from minsheng.core.nlp import (
+    PII_COMPONENT,
+    Analysis,
+    PiiSpan,
+    TextAnalyzer,
+    get_analyzer,
+    mask_pii,
+)
+from minsheng.core.text import normalize
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import datasets
 import pytest
 from sqlalchemy import select
 
-from service.store import ModelPromotion, make_engine, session_factory
+from minsheng.store import ModelPromotion, make_engine, session_factory
 from tests.serving import ROOT, ServerProcess
 
 SHIPPED_VERSION = json.loads((ROOT / "models/default/minsheng.json").read_text(encoding="utf-8"))["version"]

@@ -13,9 +13,9 @@ import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from minsheng.labels import load_labels
-from service.auth import intake, principal
-from service.store import create_user, database_url, make_engine, session_factory
+from minsheng.api.auth import intake, principal
+from minsheng.core.labels import load_labels
+from minsheng.store import create_user, database_url, make_engine, session_factory
 
 LABELS = load_labels()
 PHONE = "13912345678"

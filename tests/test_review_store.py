@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from minsheng.labels import load_labels
-from service.store import (
+from minsheng.core.labels import load_labels
+from minsheng.store import (
     LOCAL_TZ,
     Analysis,
     AuditEvent,

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from service.store import AuditEvent, Prediction, Ticket, make_engine, session_factory
+from minsheng.store import AuditEvent, Prediction, Ticket, make_engine, session_factory
 
 OBVIOUS = [
     ({"title": "公司拖欠工资", "text": "老板拖欠我们三个月工资一直不发,请劳动监察部门帮忙讨薪"}, "labor"),

@@ -3,8 +3,7 @@ import os
 import subprocess
 import sys
 
-
-from minsheng.modelstore import SHIPPED_MODEL
+from minsheng.model.registry import SHIPPED_MODEL
 
 OBVIOUS = [
     ("公司拖欠工资", "我在某建筑公司打工,老板拖欠我们三个月工资一直不发,劳动监察也不管", "劳动和社会保障"),

@@ -8,8 +8,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from service.store import (
-    alembic_config,
+from minsheng.store import (
     Analysis,
     AuditEvent,
     Base,
@@ -17,6 +16,7 @@ from service.store import (
     Prediction,
     Routing,
     Ticket,
+    alembic_config,
     count_tickets,
     create_ticket,
     get_ticket,
@@ -80,7 +80,7 @@ def test_normalize_url():
 def test_database_url_defaults_to_sqlite_in_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("MINSHENG_DB_URL", raising=False)
     monkeypatch.setenv("MINSHENG_DATA_DIR", str(tmp_path / "data"))
-    from service.store import database_url
+    from minsheng.store import database_url
 
     assert database_url() == f"sqlite:///{tmp_path / 'data' / 'minsheng.db'}"
     assert (tmp_path / "data").is_dir()
@@ -171,7 +171,7 @@ def test_naive_datetime_is_rejected(sessions):
 
 def test_lost_race_returns_the_winners_ticket(sessions, monkeypatch):
     """Another writer commits between the pre-check and the insert: the unique constraint catches it."""
-    import service.store.tickets as tickets
+    import minsheng.store.tickets as tickets
 
     winner, _ = create_ticket(sessions, new_ticket(), prediction(), ROUTING, ANALYSIS, actor="intake")
     find, calls = tickets.find_ticket, []

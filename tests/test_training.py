@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from minsheng.classifier import Classifier
-from minsheng.encoder import load_tokenizer, token_ids
-from minsheng.modelstore import SHIPPED_MODEL
-from training.data import file_sha256
-from training.train import TrainConfig, class_weights, train
+from minsheng.model.classifier import Classifier
+from minsheng.model.encoder import load_tokenizer, token_ids
+from minsheng.model.registry import SHIPPED_MODEL
+from minsheng.training.data import file_sha256
+from minsheng.training.train import TrainConfig, class_weights, train
 
 
 def test_train_save_load_predict(tiny):

@@ -1,0 +1,104 @@
+"""Request and response bodies of the HTTP API, with the limits that protect the service."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from minsheng.core.text import MAX_TEXT_CHARS, normalize
+
+MAX_MESSAGES = 64
+# a row id in a path: beyond int64 SQLite raises OverflowError (a 500) where a 422 is the answer
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _not_blank(value: str) -> str:
+    if not normalize(value):
+        raise ValueError("must not be empty or whitespace only")
+    return value
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, description=f"at most {MAX_TEXT_CHARS} characters"),
+                 AfterValidator(_not_blank)]
+Title = Annotated[str | None, Field(default=None, max_length=500)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)  # an unknown or mistyped field is an error
+
+
+class Message(Strict):
+    title: Title = None
+    text: Text
+
+
+class ClassifyRequest(Strict):
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+
+
+class SubmitRequest(Strict):
+    text: Text
+    title: Title = None
+    channel: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$",
+                         description='where the message came from, e.g. "12345", "mailbox", "web"')
+    external_id: str | None = Field(default=None, min_length=1, max_length=128,
+                                    description="the channel's own id: resubmitting it returns the same ticket")
+    received_at: datetime | None = Field(default=None, description="ISO 8601 with a time zone")
+    contact: str | None = Field(default=None, max_length=200)
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # received_at arrives as an ISO string
+
+
+class TopDomain(BaseModel):
+    domain: str
+    confidence: float
+
+
+class PiiSpanOut(BaseModel):
+    type: str
+    start: int
+    end: int
+
+
+class Tags(BaseModel):
+    domain: str
+    domain_confidence: float
+    domain_top3: list[TopDomain]
+    sentiment: str
+    sentiment_confidence: float
+    appeal: str
+    appeal_confidence: float
+    urgent: bool
+    urgent_confidence: float = Field(description="the model's probability that the message is urgent")
+    urgent_cues: list[str] = Field(description="emergencies the message names (routing.yaml urgent_cues): each "
+                                               "makes it urgent whatever urgent_confidence says")
+    queue: str
+    department: str
+    priority: str
+    needs_review: bool
+    keywords: list[str]
+    places: list[str]
+    pii: list[PiiSpanOut] = Field(description="offsets into the normalized text (NFKC, whitespace collapsed)")
+    model_version: str
+
+
+class ClassifyResponse(BaseModel):
+    results: list[Tags]
+
+
+class SubmitResponse(Tags):
+    ticket_id: int
+    created: bool = Field(description="false when (channel, external_id) was submitted before")
+    status: str
+
+
+class Info(BaseModel):
+    model_version: str
+    label_version: str
+    base_model: str
+    model_created_at: str | None
+    quantize: str = Field(description="int8 (dynamic, the default) or off (fp32 as trained): MINSHENG_QUANTIZE")
+    domains: list[str]
+    queues: dict[str, str]

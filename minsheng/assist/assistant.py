@@ -1,0 +1,101 @@
+"""Response assistance in the entry service: similar past cases for a ticket, hot-issue grouping on submit, and
+resolved tickets joining the case base. Vectors come from the model service (Tagger.embed), so no second model is
+loaded; what they are compared with is held in memory here (assist/cases.py, assist/hot_issues.py)."""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from minsheng.assist.cases import CaseIndex, add_resolved_tickets, ticket_input
+from minsheng.assist.hot_issues import HotIssueIndex
+from minsheng.core.text import normalize
+from minsheng.store.cases import case_to_dict, cases_by_id
+from minsheng.store.models import Ticket
+from minsheng.store.queues import Visible, _visible
+from minsheng.store.tickets import ticket_to_dict
+
+log = logging.getLogger("minsheng.assist")
+TEXT_CHARS = 300  # of a past case's message; its reply is given whole
+
+
+def expected_model_version(sessions: sessionmaker[Session]) -> str | None:
+    """The version the Tagger loads at start (pinned, else promoted, else shipped), to load the case base before
+    the first request; None if it cannot be told (then it is loaded on first use, with the Tagger's answer)."""
+    try:
+        from minsheng.model.registry import resolve
+        from minsheng.store import production_tag
+
+        tag = os.environ.get("MINSHENG_MODEL")
+        if not tag:
+            with sessions() as session:
+                tag = production_tag(session)
+        return str(resolve(tag).tag.version)
+    except Exception as e:  # noqa: BLE001
+        log.warning("case base not preloaded: %s", type(e).__name__)
+        return None
+
+
+class Assistant:
+    def __init__(self, sessions: sessionmaker[Session], tagger_embed: Callable[[list[str]], list[dict]]):
+        """tagger_embed: Tagger.embed, model inputs → [{"model_version", "vector"}]."""
+        self.sessions = sessions
+        self._tagger_embed = tagger_embed
+        self.cases = CaseIndex(sessions)
+        self.hot_issues = HotIssueIndex(sessions)
+
+    def embed(self, texts: list[str]) -> tuple[str, np.ndarray]:
+        """(model version, unit vectors). A model switch in the middle of a call (vectors of two versions) is
+        asked again."""
+        for _ in range(2):
+            out = self._tagger_embed(texts)
+            versions = {o["model_version"] for o in out}
+            if len(versions) == 1:
+                return versions.pop(), np.asarray([o["vector"] for o in out], dtype=np.float32)
+        raise RuntimeError("the model changed twice while embedding")
+
+    def preload(self, model_version: str | None) -> None:
+        if model_version:
+            self.cases.sync(model_version)
+
+    def similar(self, ticket_id: int, visible: Visible, k: int) -> dict[str, Any]:
+        """The k most similar past cases with distinct replies (a hot issue resolved with one reply is one case
+        here), the ticket's own case left out. Same access rule as the ticket."""
+        with self.sessions() as session:
+            ticket = ticket_to_dict(_visible(session.get(Ticket, ticket_id), ticket_id, visible))
+        version, vectors = self.embed([ticket_input(ticket)])
+        hits = self.cases.search(vectors[0], version, 3 * k + 5)
+        with self.sessions() as session:
+            rows = cases_by_id(session, [i for i, _ in hits])
+        out, replies = [], set()
+        for case_id, similarity in hits:
+            case = rows.get(case_id)
+            if case is None or case.ticket_id == ticket_id or normalize(case.reply) in replies:
+                continue
+            replies.add(normalize(case.reply))
+            item = case_to_dict(case)
+            out.append({**item, "text": item["text"][:TEXT_CHARS], "similarity": round(similarity, 4)})
+            if len(out) == k:
+                break
+        return {"ticket_id": ticket_id, "model_version": version, "case_base_size": len(self.cases), "cases": out}
+
+    def submitted(self, ticket: dict[str, Any], model_version: str, vector: Sequence[float]) -> int | None:
+        """Groups a new ticket into a hot issue by its vector (of `ticket_input(ticket)`, from the intake's model
+        pass). The ticket is stored already: a failure here is logged, not raised (the ticket stays ungrouped)."""
+        try:
+            return self.hot_issues.assign(ticket, np.asarray(vector, dtype=np.float32), model_version)
+        except Exception as e:  # noqa: BLE001
+            log.error("ticket %s not grouped: %s", ticket["id"], type(e).__name__)
+            return None
+
+    def resolved(self, tickets: Sequence[dict[str, Any]]) -> None:
+        """Resolved tickets join the case base. The resolution is committed already: a failure is logged (`minsheng
+        cases build` adds what was missed)."""
+        try:
+            add_resolved_tickets(self.sessions, tickets, self.embed, self.cases)
+        except Exception as e:  # noqa: BLE001
+            log.error("tickets %s not added to the case base: %s", [t["id"] for t in tickets], type(e).__name__)

@@ -1,0 +1,91 @@
+"""The label sets and routing rules, read from labels/: the one source of truth for training, serving and UI."""
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from minsheng.settings import PROJECT_DIR
+
+LABELS_DIR = PROJECT_DIR / "labels"
+TASKS = ("domain", "sentiment", "appeal", "urgent")
+
+
+@dataclass(frozen=True)
+class Route:
+    queue: str
+    department: str
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    values: dict[str, tuple[str, ...]]  # task -> labels, in model-head index order
+    taxonomy: dict[str, dict[str, tuple[str, ...]]]  # domain -> second level -> third level
+    routes: dict[str, Route]  # domain -> route
+    triage: Route
+    domain_threshold: float
+    urgent_threshold: float
+    domain_threshold_overrides: dict[str, float]  # domain -> its own triage threshold (routing.yaml)
+    urgent_cues: dict[str, tuple[str, ...]]  # emergency kind -> phrases that make a message urgent (routing.yaml)
+    priorities: dict[str, str]
+    version: str  # content hash of labels/, recorded with every model and prediction
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return self.values["domain"]
+
+    def review_threshold(self, domain: str) -> float:
+        """Below this calibrated probability a message predicted as `domain` goes to triage."""
+        return self.domain_threshold_overrides.get(domain, self.domain_threshold)
+
+    def index(self, task: str, label: str) -> int:
+        try:
+            return self.values[task].index(label)
+        except ValueError:
+            raise ValueError(f"unknown {task} label {label!r}; known: {', '.join(self.values[task])}") from None
+
+    def queues(self) -> dict[str, Route]:
+        """queue id -> route, the triage queue included."""
+        out = {r.queue: r for r in self.routes.values()}
+        out[self.triage.queue] = self.triage
+        return out
+
+
+def _read_taxonomy(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
+    tree: dict[str, dict[str, list[str]]] = {}
+    with path.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            level2 = tree.setdefault(row["一级分类"], {}).setdefault(row["二级分类"], [])
+            if row["三级分类"]:
+                level2.append(row["三级分类"])
+    return {d: {k: tuple(v) for k, v in sub.items()} for d, sub in tree.items()}
+
+
+@lru_cache(maxsize=4)
+def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
+    directory = Path(directory)
+    files = [directory / n for n in ("taxonomy.csv", "tasks.yaml", "routing.yaml")]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+    taxonomy = _read_taxonomy(files[0])
+    tasks = yaml.safe_load(files[1].read_text(encoding="utf-8"))
+    routing = yaml.safe_load(files[2].read_text(encoding="utf-8"))
+    values = {"domain": tuple(taxonomy)}
+    values.update({t: tuple(tasks[t]["values"]) for t in TASKS[1:]})
+    routes = {d: Route(r["queue"], r["department"]) for d, r in routing["routes"].items()}
+    return LabelSet(
+        values=values,
+        taxonomy=taxonomy,
+        routes=routes,
+        triage=Route(routing["triage_queue"]["id"], routing["triage_queue"]["department"]),
+        domain_threshold=float(routing["thresholds"]["domain_confidence"]),
+        urgent_threshold=float(routing["thresholds"]["urgent"]),
+        domain_threshold_overrides={d: float(v) for d, v in
+                                    (routing["thresholds"].get("domain_confidence_by_domain") or {}).items()},
+        urgent_cues={kind: tuple(phrases) for kind, phrases in (routing.get("urgent_cues") or {}).items()},
+        priorities=dict(routing["priorities"]),
+        version=digest,
+    )

@@ -1,0 +1,286 @@
+"""spaCy text analysis of a feedback message: PII spans (for masking), keywords and place mentions.
+
+Everything runs on `normalize(text)`, so PII offsets index the normalized text. spaCy has no Chinese pretrained
+pipeline here, so the pipeline is a blank "zh" one (jieba segmentation) plus one rule component for PII;
+keywords and places come from jieba's TF-IDF and POS tagger on the same text with the PII blanked out.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import jieba
+import jieba.analyse
+import jieba.posseg
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from minsheng.core.text import model_input, normalize
+
+jieba.setLogLevel(logging.WARNING)
+
+PII_COMPONENT = "minsheng_pii"
+if not Doc.has_extension("pii"):
+    # The exact regex hits; doc.spans["pii"] can only hold token-aligned (expanded) spans.
+    Doc.set_extension("pii", default=None)
+
+# --- PII patterns. Chinese text has no spaces, so boundaries are digit lookarounds, never \b. -----------------
+# Listed in priority order: a later pattern never claims characters an earlier one already claimed, so an ID
+# number is not also a bank card and a phone inside an e-mail address is not reported twice.
+_PII_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
+    ("ID_NUMBER", re.compile(
+        r"(?<!\d)[1-9]\d{5}(?P<y>(?:18|19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])\d{3}[\dXx](?!\d)")),
+    # 16-19 digits, either one run (not the front of an ID ending in X) or grouped in fours with one separator.
+    ("BANK_CARD", re.compile(
+        r"(?<!\d)(?:\d{16,19}(?![\dXx])"
+        r"|\d{4}(?P<sep>[- ])\d{4}(?P=sep)\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{1,3})?(?![- ]?\d))")),
+    ("PHONE", re.compile(r"(?<!\d)(?:(?:\+|00)86[- ]?|86)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)")),
+    # A separator or parentheses after the area code is required: bare 0-led digit runs are too often codes.
+    ("LANDLINE", re.compile(r"(?<!\d)(?:\(0\d{2,3}\) ?|0\d{2,3}[- ])\d{7,8}(?!\d)")),
+    ("PLATE", re.compile(
+        r"[京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川贵云藏陕甘青宁新][A-Z][·• ]?(?P<tail>[A-Z0-9]{5,6})(?![A-Za-z0-9])")),
+]
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _valid(label: str, m: re.Match[str]) -> bool:
+    """Checks a regex cannot express: a real birth date, the Luhn digit, a plate tail that looks like a plate."""
+    if label == "ID_NUMBER":
+        try:
+            born = date(int(m["y"]), int(m["m"]), int(m["d"]))
+        except ValueError:  # e.g. 0230
+            return False
+        return date(1900, 1, 1) <= born <= date.today()
+    if label == "BANK_CARD":
+        return _luhn_ok(re.sub(r"\D", "", m.group()))
+    if label == "PLATE":  # plate tails carry digits and at most two letters ("粤BD12345" -> "D12345")
+        tail = m["tail"]
+        return sum(c.isalpha() for c in tail) <= 2 and any(c.isdigit() for c in tail)
+    return True
+
+
+@dataclass(frozen=True)
+class PiiSpan:
+    type: str
+    start: int  # offsets into the normalized text
+    end: int
+    text: str
+
+
+def find_pii(text: str) -> list[PiiSpan]:
+    """All PII in `text`, non-overlapping, in text order, with the exact regex offsets."""
+    taken: list[PiiSpan] = []
+    for label, pattern in _PII_PATTERNS:
+        for m in pattern.finditer(text):
+            if _valid(label, m) and not any(m.start() < s.end and s.start < m.end() for s in taken):
+                taken.append(PiiSpan(label, m.start(), m.end(), m.group()))
+    return sorted(taken, key=lambda s: s.start)
+
+
+@Language.component(PII_COMPONENT)
+def pii_component(doc: Doc) -> Doc:
+    """Sets doc._.pii (exact spans) and doc.spans["pii"] (the same, widened to token boundaries for spaCy)."""
+    found = find_pii(doc.text)
+    doc._.pii = found
+    doc.spans["pii"] = [doc.char_span(s.start, s.end, label=s.type, alignment_mode="expand") for s in found]
+    return doc
+
+
+# --- keywords and places -------------------------------------------------------------------------------------
+# Words every message has (greetings, the writer, the addressee): never useful as keywords.
+KEYWORD_STOPWORDS = frozenset(
+    "你好 您好 谢谢 感谢 请问 问题 领导 我们 他们 你们 希望 反映 情况 现在 没有 已经 一下 什么 怎么 这个 那个 本人".split())
+_NUMBER = re.compile(r"[\d.,%]+")
+
+# Longest first, so "小区" wins over "区".
+PLACE_SUFFIXES = ("街道", "大道", "小区", "社区", "花园", "广场", "省", "市", "区", "县", "镇", "乡", "村", "路", "街")
+# Place nouns that name no particular place: they end a place name ("暮云街道") but are not one alone.
+GENERIC_PLACES = frozenset(
+    "街道 大道 小区 社区 花园 广场 大街 市区 城区 郊区 地区 辖区 片区 园区 景区 街区 新区 农村 乡村 城乡 乡镇".split()
+) | frozenset(PLACE_SUFFIXES)
+# "我市"/"本区" refer to a place without naming one; the rest are words jieba's tagger often mislabels ns.
+NOT_PLACES = frozenset(
+    "本市 我市 该市 全市 此市 本区 我区 该区 全区 本县 我县 该县 全县 本镇 我镇 该镇 全镇 本村 我村 该村 全村 省市 "
+    "东西 美丽 治安 新建 平安".split())
+# Common words that end in a place suffix character but name no place: 城市, 卫生城市, 步步高超市, 马路.
+_NOT_PLACE_ENDINGS = ("城市", "超市", "门市", "马路", "道路", "公路", "思路", "线路", "电路")
+_NAME_FLAGS = ("ns", "nt", "nz", "nr")
+_COMMON_WORD_FREQ = 50  # a dictionary word this frequent and not tagged as a name is a common noun: 超市, 马路, 城市
+_FUNCTION_FLAGS = ("r", "p", "c", "u", "d", "x", "w", "y", "q", "f")  # no "e": it would catch "eng"
+_INNER_FLAGS = ("n", "t", "s", "j", "b", "a", "m", "vn")  # what may stand further back: "米兰/ns 春天/t 小区"
+_LEADING_FLAGS = ("t", "m", "a")  # time words, numerals, adjectives do not start a name: "去年黄兴镇", "好这条百姓路"
+_ONE_CHAR = frozenset(s for s in PLACE_SUFFIXES if len(s) == 1)
+MAX_PLACE_CHARS = 12
+# Tokens a name may take before a suffix token, by how much name that token already has: 米兰/春天/小区,
+# 解放/西路, and none for 西地省 (else "集团旗下西地省").
+_MAX_PREFIX_TOKENS = (3, 1, 0)
+
+
+def _suffix_name_len(word: str, flag: str) -> int | None:
+    """How much of a place name a token ending in a place suffix carries (黄兴镇 2, 西路 1, 镇 0), or None if the
+    token cannot end a place name (超市, 马路: common words; 我市). Generic nouns (小区) and unflagged one-character
+    names (市村 in 仙人/市村, 交市) count 0: a name must come before them."""
+    suffix = next((s for s in PLACE_SUFFIXES if word.endswith(s)), None)
+    if suffix is None or word in NOT_PLACES or word.endswith(_NOT_PLACE_ENDINGS):
+        return None
+    named = flag.startswith(_NAME_FLAGS)
+    if word in GENERIC_PLACES:
+        return 0
+    if not named and jieba.get_FREQ(word, 0) >= _COMMON_WORD_FREQ:
+        return None
+    name_len = len(word) - len(suffix)
+    return name_len if named or name_len >= 2 else 0
+
+
+def _can_prefix(word: str, flag: str, immediate: bool, name_len: int) -> bool:
+    """Whether a token can be part of the name before a place suffix token."""
+    if word.isascii():  # a masked name (A, A3, K5) stands right before its suffix and is the whole name
+        return immediate and word.isalnum() and not word.isdigit()
+    if any(c.isdigit() for c in word) or flag.startswith(_FUNCTION_FLAGS):  # "2009年", "住在", "这个"
+        return False
+    if flag.startswith("v") and flag != "vn":  # "解放/v 西路", but not "上报/v 小区", "移交/v 市", "举报/v 西地省"
+        return immediate and name_len == 1 and len(word) > 1
+    return immediate or flag.startswith(_INNER_FLAGS)
+
+
+def _accept_place(place: str) -> bool:
+    return 2 <= len(place) <= MAX_PLACE_CHARS and place not in NOT_PLACES and not place.endswith(_NOT_PLACE_ENDINGS)
+
+
+def extract_places(text: str) -> list[str]:
+    """Place mentions in text order, deduplicated: jieba 'ns' words, and names ending in a place suffix assembled
+    from the tokens before it (jieba splits "黄兴镇" into 黄兴/镇 and "米兰春天小区" into three)."""
+    tokens: list[tuple[str, str]] = []
+    for p in jieba.posseg.cut(text):
+        after_code = tokens and tokens[-1][0].isascii() and tokens[-1][0].isalnum()
+        if after_code and len(p.word) > 1 and p.word[0] in _ONE_CHAR:  # jieba glues a masked name's suffix on: A6|区乾源
+            tokens += [(p.word[0], "n"), (p.word[1:], p.flag)]
+        else:
+            tokens.append((p.word, p.flag))
+    starts: dict[int, str] = {}  # first token index -> place assembled from it
+    used: set[int] = set()
+    for i, (word, flag) in enumerate(tokens):
+        name_len = _suffix_name_len(word, flag)
+        if name_len is None:
+            continue
+        j, size = i, len(word)
+        while (
+            j > 0 and i - j < _MAX_PREFIX_TOKENS[min(name_len, 2)]
+            and _suffix_name_len(*tokens[j - 1]) is None  # a suffix token ends the previous place: A市|A3区
+            and _can_prefix(*tokens[j - 1], immediate=j == i, name_len=name_len)
+            and size + len(tokens[j - 1][0]) <= MAX_PLACE_CHARS
+        ):
+            j -= 1
+            size += len(tokens[j][0])
+            if tokens[j][0].isascii():
+                break
+        while j < i and tokens[j][1].startswith(_LEADING_FLAGS) and not (
+            j == i - 1 and tokens[j][1][0] == "a" and len(tokens[j][0]) > 1
+        ):
+            j += 1  # keeps a lone two-character adjective: "幸福/a 小区", not "新/a 小区"
+        if j < i or name_len:
+            starts[j] = "".join(w for w, _ in tokens[j : i + 1])
+            used.update(range(j, i + 1))
+    places: list[str] = []
+    for i, (word, flag) in enumerate(tokens):
+        place = starts.get(i) or (word if flag == "ns" and i not in used else None)
+        if place and place not in places and _accept_place(place):
+            places.append(place)
+    return places
+
+
+def extract_keywords(text: str, top_k: int) -> list[str]:
+    """jieba TF-IDF keywords minus numbers, single characters and stopwords. Asks jieba for extra candidates so
+    filtering still leaves top_k."""
+    candidates = jieba.analyse.extract_tags(text, topK=top_k + len(KEYWORD_STOPWORDS))
+    keep = [w for w in candidates if len(w) > 1 and w not in KEYWORD_STOPWORDS and not _NUMBER.fullmatch(w)]
+    return keep[:top_k]
+
+
+# --- public API ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Analysis:
+    text: str  # the normalized text
+    pii: list[PiiSpan]
+    keywords: list[str]
+    places: list[str]
+
+    def to_dict(self, include_pii_text: bool = False) -> dict:
+        """JSON-ready. Leaves out the text itself and, unless asked, the PII strings: logs and API responses must
+        not carry PII. Keywords and places never contain PII (they are computed with it blanked out)."""
+        pii = [{"type": s.type, "start": s.start, "end": s.end} | ({"text": s.text} if include_pii_text else {})
+               for s in self.pii]
+        return {"pii": pii, "keywords": list(self.keywords), "places": list(self.places)}
+
+
+def mask_pii(text: str, spans: Sequence[PiiSpan | dict]) -> str:
+    """Replaces each span by its type tag ("[PHONE]"). Overlapping spans are merged (first type wins) so no
+    character of either survives; replacing right to left keeps the remaining offsets valid."""
+    items = sorted((s["start"], s["end"], s["type"]) if isinstance(s, dict) else (s.start, s.end, s.type)
+                   for s in spans)
+    merged: list[list] = []
+    for start, end, kind in items:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, kind])
+    for start, end, kind in reversed(merged):
+        text = f"{text[:start]}[{kind}]{text[end:]}"
+    return text
+
+
+def masked_input(title: str | None, text: str, pii: Sequence[dict] | None = None) -> str:
+    """The model input (title。text) with PII replaced by its type ("[PHONE]"): what the classifier reads in
+    training, evaluation and serving, and what the case base and hot issues embed, so no prediction or vector
+    is computed from a citizen's phone number or ID. `pii`: the spans found at intake (offsets into the
+    normalized text); found again when not given."""
+    text = normalize(text)
+    title = normalize(title)
+    return model_input(mask_pii(title, find_pii(title)) if title else None,
+                       mask_pii(text, find_pii(text) if pii is None else pii))
+
+
+def _blank(text: str, spans: Sequence[PiiSpan]) -> str:
+    for s in reversed(spans):
+        text = f"{text[: s.start]} {text[s.end :]}"
+    return text
+
+
+class TextAnalyzer:
+    def __init__(self, top_k: int = 8):
+        """Builds the spaCy pipeline once and loads jieba's dictionary and IDF table now, not on the first
+        message."""
+        self.top_k = top_k
+        self.nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+        self.nlp.add_pipe(PII_COMPONENT)
+        self._from_doc(self.nlp("A市黄兴镇噪音扰民"))
+
+    def _from_doc(self, doc: Doc) -> Analysis:
+        clean = _blank(doc.text, doc._.pii)
+        return Analysis(doc.text, doc._.pii, extract_keywords(clean, self.top_k), extract_places(clean))
+
+    def analyze(self, text: str) -> Analysis:
+        return self._from_doc(self.nlp(normalize(text)))
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 64) -> list[Analysis]:
+        return [self._from_doc(d) for d in self.nlp.pipe((normalize(t) for t in texts), batch_size=batch_size)]
+
+
+@lru_cache(maxsize=1)
+def get_analyzer() -> TextAnalyzer:
+    return TextAnalyzer()

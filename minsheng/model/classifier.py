@@ -1,0 +1,174 @@
+"""The shipped classifier: the multi-head encoder and the TF-IDF heads, blended per task and temperature-
+calibrated, saved as one folder. `predict` is what the service, the batch command and the evaluator call."""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from minsheng.core.labels import TASKS, LabelSet
+from minsheng.core.nlp import masked_input
+from minsheng.core.routing import Prediction
+from minsheng.model.encoder import MultiHeadEncoder, load_tokenizer, token_ids
+from minsheng.model.tfidf import TfidfHeads
+
+META_FILE, WEIGHTS_FILE, TFIDF_FILE = "minsheng.json", "model.safetensors", "tfidf.npz"
+QUANTIZATIONS = ("int8", "off")
+SERVED_QUANTIZE = "int8"  # what the service loads unless MINSHENG_QUANTIZE says otherwise (reports/evaluation.md)
+
+
+def quantize_int8(encoder: MultiHeadEncoder) -> MultiHeadEncoder:
+    """Dynamic int8 of the transformer's nn.Linear layers: weights int8 with one scale per output channel,
+    activations quantized per batch. The task heads stay fp32 (their outputs are the logits). On the shipped
+    model ~1.5x the CPU rate of fp32; with one weight scale per layer, or the heads quantized too, domain/dev
+    macro-F1 fell by ~0.55 point (reports/evaluation.md "As served", bench/README.md)."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    transformer = {name: per_channel_dynamic_qconfig for name, module in encoder.named_modules()
+                   if isinstance(module, torch.nn.Linear) and not name.startswith("heads.")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice (torchao is its successor)
+        return quantize_dynamic(encoder.eval(), transformer, dtype=torch.qint8)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class Calibration:
+    """Per task: weight of the encoder in the probability blend, and the temperature applied after it."""
+    blend: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in TASKS})
+    temperature: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TASKS})
+
+    def apply(self, task: str, p_encoder: np.ndarray, p_tfidf: np.ndarray) -> np.ndarray:
+        w = self.blend[task]
+        mixed = w * p_encoder + (1 - w) * p_tfidf
+        return softmax(np.log(np.clip(mixed, 1e-12, None)) / self.temperature[task])
+
+
+class Classifier:
+    def __init__(self, encoder: MultiHeadEncoder, tokenizer, tfidf: TfidfHeads, labels: dict[str, list[str]],
+                 calibration: Calibration, meta: dict, max_length: int = 128):
+        self.encoder = encoder.eval()
+        self.tokenizer = tokenizer
+        self.tfidf = tfidf
+        self.labels = labels
+        self.calibration = calibration
+        self.meta = meta
+        self.max_length = max_length
+        self.quantize = "off"  # "int8" once Classifier.load quantized the encoder
+
+    @property
+    def version(self) -> str:
+        return self.meta.get("version", "unversioned")
+
+    # -- inference ---------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _encode(self, texts: Sequence[str], batch_size: int, what: str) -> dict[str, np.ndarray] | np.ndarray:
+        """Runs the encoder over length-sorted batches (padding costs more than batching gains)."""
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        chunks: list = []
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            enc = self.tokenizer.pad({"input_ids": token_ids(self.tokenizer, [texts[i] for i in idx], self.max_length)},
+                                     return_tensors="pt")
+            if what == "embed":
+                chunks.append(self.encoder.embed(enc["input_ids"], enc["attention_mask"]).numpy())
+            elif what == "both":  # the heads read the pooled vector (forward without its dropout, as in eval)
+                pooled = self.encoder.embed(enc["input_ids"], enc["attention_mask"])
+                chunks.append(({t: head(pooled).float().numpy() for t, head in self.encoder.heads.items()},
+                               pooled.numpy()))
+            else:
+                out = self.encoder(enc["input_ids"], enc["attention_mask"])
+                chunks.append({t: v.float().numpy() for t, v in out.items()})
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        if what == "embed":
+            return np.concatenate(chunks)[inverse]
+        if what == "both":
+            return ({t: np.concatenate([c[0][t] for c in chunks])[inverse] for t in self.labels},
+                    np.concatenate([c[1] for c in chunks])[inverse])
+        return {t: np.concatenate([c[t] for c in chunks])[inverse] for t in self.labels}
+
+    def component_probs(self, texts: Sequence[str], batch_size: int = 16):
+        """Uncalibrated probabilities of each member: ({task: p_encoder}, {task: p_tfidf})."""
+        enc = self._encode(texts, batch_size, "logits")
+        tf = self.tfidf.predict_logits(list(texts))
+        return {t: softmax(enc[t]) for t in self.labels}, {t: softmax(tf[t]) for t in self.labels}
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 16) -> dict[str, np.ndarray]:
+        if not texts:
+            return {t: np.zeros((0, len(v))) for t, v in self.labels.items()}
+        p_enc, p_tf = self.component_probs(texts, batch_size)
+        return {t: self.calibration.apply(t, p_enc[t], p_tf[t]) for t in self.labels}
+
+    def predict(self, items: Sequence[tuple[str | None, str]], batch_size: int = 16) -> list[Prediction]:
+        """items: (title, text) pairs, read PII-masked as in training."""
+        probs = self.predict_proba([masked_input(title, text) for title, text in items], batch_size)
+        return [Prediction({t: dict(zip(self.labels[t], map(float, probs[t][i]))) for t in self.labels})
+                for i in range(len(items))]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """L2-normalised mean-pooled sentence vectors from the same encoder (for similar cases)."""
+        vectors = self._encode(list(texts), batch_size, "embed")
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+    def predict_and_embed(self, texts: Sequence[str], batch_size: int = 16) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """predict_proba and embed of the same model inputs from one encoder pass (building the case base)."""
+        logits, vectors = self._encode(list(texts), batch_size, "both")
+        tf = self.tfidf.predict_logits(list(texts))
+        probs = {t: self.calibration.apply(t, softmax(logits[t]), softmax(tf[t])) for t in self.labels}
+        return probs, vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def save(self, path: Path | str) -> Path:
+        if self.quantize != "off":
+            raise ValueError("a quantized classifier is for serving; save the model as trained")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.encoder.encoder.config.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        # float16 on disk keeps the shipped model small; it is cast back to float32 on load
+        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.encoder.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_FILE))
+        self.tfidf.save(path / TFIDF_FILE)
+        meta = {**self.meta, "labels": self.labels, "max_length": self.max_length,
+                "calibration": {"blend": self.calibration.blend, "temperature": self.calibration.temperature}}
+        (path / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str, threads: int | None = None, quantize: str = "off") -> "Classifier":
+        """quantize: "off" (the fp32 weights as trained) or "int8" (faster on a CPU, slightly less accurate)."""
+        if quantize not in QUANTIZATIONS:
+            raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
+        path = Path(path)
+        if threads:
+            torch.set_num_threads(threads)
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        labels = meta.pop("labels")
+        sizes = {t: len(v) for t, v in labels.items()}
+        encoder = MultiHeadEncoder.from_config_dir(path, sizes)
+        encoder.load_state_dict({k: v.float() for k, v in load_file(str(path / WEIGHTS_FILE)).items()})
+        if quantize == "int8":
+            encoder = quantize_int8(encoder)
+        cal = meta.pop("calibration")
+        clf = cls(encoder, load_tokenizer(path), TfidfHeads.load(path / TFIDF_FILE, sizes), labels,
+                  Calibration(cal["blend"], cal["temperature"]), meta, meta.pop("max_length"))
+        clf.quantize = quantize
+        return clf
+
+    def check_labels(self, labels: LabelSet) -> None:
+        """A model trained on another label set must not serve silently: its head indices would be wrong."""
+        for task, values in self.labels.items():
+            if tuple(values) != labels.values[task]:
+                raise ValueError(f"model {self.version} was trained with other {task} labels than labels/ holds")

@@ -1,0 +1,102 @@
+"""The model service: the classifier loaded once, behind a greedy batcher (serving/batcher.py), switched to a newly
+promoted model without a restart."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import bentoml
+
+from minsheng.core.labels import load_labels
+from minsheng.model.registry import resolve
+from minsheng.serving.batcher import GreedyBatcher
+from minsheng.store import make_engine, migrate, production_tag, session_factory
+
+if TYPE_CHECKING:
+    from minsheng.model.classifier import Classifier
+
+log = logging.getLogger("minsheng.tagger")
+
+
+@bentoml.service(name="minsheng-tagger", workers=1, traffic={"timeout": 60},
+                 # BentoML's caller closes its connection pool (requests in flight included) every 100 requests
+                 # by default: at 8+ concurrent clients that failed requests as ServerDisconnectedError (bench/)
+                 runner_connection={"max_requests": 1_000_000_000, "max_age": 86400.0})
+class Tagger:
+    def __init__(self) -> None:
+        # the model code (transformers, scikit-learn) is imported here, in the model worker only: BentoML's
+        # supervisor and the HTTP worker import this module too (importing minsheng.serving.service: 14.3 s -> 11.4 s)
+        from minsheng.model.classifier import SERVED_QUANTIZE
+
+        engine = make_engine()
+        migrate(engine)  # at head already when started by `minsheng serve`; a bare `bentoml serve` may need it
+        self.sessions = session_factory(engine)
+        # one core is left to the entry worker (HTTP, spaCy): a torch thread team stalls when a core is taken
+        self.threads = int(os.environ.get("MINSHENG_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
+        self.quantize = os.environ.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)
+        self._reload_lock = threading.Lock()
+        self.tag, self.classifier = self._load_wanted()
+        self._batches = GreedyBatcher(self._answer, max_batch_size=32, max_queued=256)
+
+    def _wanted_tag(self) -> str | None:
+        """MINSHENG_MODEL pins a model; otherwise the promoted one; with no promotion yet, the shipped one."""
+        if os.environ.get("MINSHENG_MODEL"):
+            return os.environ["MINSHENG_MODEL"]
+        with self.sessions() as session:
+            return production_tag(session)
+
+    def _load_wanted(self) -> tuple[str, Classifier]:
+        from minsheng.model.classifier import (
+            Classifier,  # in the model worker only: see __init__
+        )
+
+        model = resolve(self._wanted_tag())
+        classifier = Classifier.load(model.path, threads=self.threads, quantize=self.quantize)
+        classifier.check_labels(load_labels())
+        return str(model.tag), classifier
+
+    def _answer(self, texts: list[str]) -> list[dict]:
+        """One encoder pass over a batch: for each text the model version, the calibrated scores per task and
+        the sentence vector."""
+        classifier = self.classifier  # one model per batch, even if a reload swaps it meanwhile
+        probs, vectors = classifier.predict_and_embed(texts)
+        labels = classifier.labels
+        return [{"model_version": classifier.version,
+                 "scores": {t: dict(zip(labels[t], map(float, probs[t][i]))) for t in labels},
+                 "vector": vectors[i].tolist()}
+                for i in range(len(texts))]
+
+    @bentoml.api
+    async def predict(self, texts: list[str]) -> list[dict]:
+        """texts: PII-masked model inputs (minsheng.nlp.masked_input). For each, from one encoder pass: the
+        model version, the calibrated scores per task and the sentence vector (as `embed` gives it)."""
+        return await self._batches(texts)
+
+    @bentoml.api
+    async def embed(self, texts: list[str]) -> list[dict]:
+        """texts: model inputs. For each: the model version and the L2-normalised mean-pooled sentence vector of
+        the classifier's own encoder (similar cases, hot issues); vectors of two versions are not comparable."""
+        return [{"model_version": a["model_version"], "vector": a["vector"]} for a in await self._batches(texts)]
+
+    @bentoml.api
+    def reload(self) -> dict:
+        """Switch to the production model if it changed. The new one is loaded beside the old, then swapped in
+        by one assignment: requests in flight finish on the old model, none fails."""
+        with self._reload_lock:
+            wanted = self._wanted_tag()
+            if str(resolve(wanted).tag) != self.tag:
+                self.tag, self.classifier = self._load_wanted()
+                log.info("now serving %s", self.tag)
+        return self._describe()  # not self.info(): inside a service that is an HTTP call to itself
+
+    @bentoml.api
+    def info(self) -> dict:
+        return self._describe()
+
+    def _describe(self) -> dict:
+        meta = self.classifier.meta
+        return {"model_version": self.classifier.version, "label_version": meta.get("label_version", ""),
+                "base_model": meta.get("base_model", ""), "model_created_at": meta.get("created_at"),
+                "quantize": self.classifier.quantize}

@@ -1,5 +1,5 @@
 """Hot-issue grouping quality on a labeled sample built from data/domain/train.csv, whose `group` column joins
-reposts of one message: tunes minsheng.similarity.SameIssueRule and writes bench/hot_issues.md.
+reposts of one message: tunes minsheng.assist.similarity.SameIssueRule and writes bench/hot_issues.md.
 
     .venv/bin/python bench/hot_issues.py [--model DIR_OR_TAG] [--out bench/hot_issues.md]
 

@@ -59,7 +59,7 @@ def random_unit(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def latencies(sizes: list[int], dim: int, rng: np.random.Generator, queries: int = QUERIES) -> list[dict]:
-    """Brute-force top-5 (minsheng.similarity.top_k, as CaseIndex.search) over n random unit vectors, one query
+    """Brute-force top-5 (minsheng.assist.similarity.top_k, as CaseIndex.search) over n random unit vectors, one query
     at a time on one BLAS thread (a request's share of a busy machine). The sizes take turns query by query, so
     load from other processes falls on all of them alike."""
     matrices = [random_unit(n, dim, rng) for n in sizes]

@@ -1,5 +1,5 @@
 """The speed-ups that should keep accuracy, each measured in-process on the shipped model: torch threads (1, 2),
-dynamic int8 quantization of the transformer's nn.Linear layers (minsheng.classifier.quantize_int8, as the
+dynamic int8 quantization of the transformer's nn.Linear layers (minsheng.model.classifier.quantize_int8, as the
 service runs it), and the batch size of the length-sorted chunks (16, what the tagger's predict_proba uses by
 default, vs 32). For each: the encoder+heads rate, one message alone, and (per numeric format) the domain macro-F1 on data/domain/dev.csv through the Classifier
 (minsheng/training/metrics.py's macro_f1, classes with >= 10 dev examples) and the agreement of its domain decisions

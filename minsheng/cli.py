@@ -41,6 +41,7 @@ def cmd_train(args) -> int:
 
     cfg = TrainConfig(output=args.output, base_model=args.base_model or "", extra=args.extra or [],
                       limit=args.limit, seed=args.seed, threads=args.threads,
+                      encoder_from=args.encoder_from or "",
                       **({"data_dir": args.data_dir} if args.data_dir else {}),
                       **({"epochs": args.epochs} if args.epochs else {}))
     path = train(cfg)
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default="build/model")
     p.add_argument("--base-model", help="a local Hugging Face model folder (default: m3e-small)")
     p.add_argument("--data-dir", help="base training data folder (default: the project's data/)")
+    p.add_argument("--encoder-from", metavar="MODEL_DIR",
+                   help="keep this saved model's fine-tuned encoder: refit only the TF-IDF heads and the blend")
     p.add_argument("--extra", action="append",
                    help="extra labeled CSV/JSONL/dataset folder, e.g. export-labels' train.jsonl (repeatable); "
                         "each row is seen 3 times an epoch")

@@ -1,8 +1,10 @@
 """labels/ is the one source of truth: it must be complete and consistent."""
 import dataclasses
+import json
+from pathlib import Path
 
 from minsheng.core.labels import TASKS, load_labels
-from minsheng.core.routing import Prediction, find_urgent_cues, route
+from minsheng.core.routing import Prediction, find_praise_cues, find_urgent_cues, route
 from minsheng.model.registry import SHIPPED_MODEL
 
 
@@ -54,10 +56,10 @@ def test_a_domain_with_its_own_threshold_sends_less_sure_messages_to_triage():
         scores["domain"] = {d: p if d == domain else rest for d in labels.domains}
         return Prediction(scores)
 
-    assert route(prediction(strict, 0.6), labels, "").queue == labels.triage.queue
-    assert route(prediction(strict, 0.6), labels, "").needs_review
-    assert route(prediction(strict, 0.8), labels, "").queue == labels.routes[strict].queue
-    routed = route(prediction(other, 0.6), labels, "")
+    assert route(prediction(strict, 0.6), labels, None, "").queue == labels.triage.queue
+    assert route(prediction(strict, 0.6), labels, None, "").needs_review
+    assert route(prediction(strict, 0.8), labels, None, "").queue == labels.routes[strict].queue
+    routed = route(prediction(other, 0.6), labels, None, "")
     assert not routed.needs_review and routed.queue == labels.routes[other].queue
 
 
@@ -76,11 +78,35 @@ def test_a_named_emergency_is_urgent_whatever_the_model_says():
         scores["urgent"] = dict(zip(labels.values["urgent"], (1 - urgent_p, urgent_p)))
         return Prediction(scores)
 
-    gas = route(calm(0.02), labels, "我家楼下燃气管道泄漏，整栋楼都是煤气味")
+    gas = route(calm(0.02), labels, None, "我家楼下燃气管道泄漏，整栋楼都是煤气味")
     assert gas.urgent and gas.urgent_cues == ["燃气泄漏"] and gas.priority == labels.priorities["urgent"]
     assert gas.urgent_confidence == 0.02  # the model's own figure is kept beside the cue
     assert find_urgent_cues("孩子走失了，有人威胁要弄死我们", labels) == ["暴力威胁", "人员失踪"]  # routing.yaml order
-    quiet = route(calm(0.02), labels, "建议增加公交线路，方便市民出行")
+    quiet = route(calm(0.02), labels, None, "建议增加公交线路，方便市民出行")
     assert not quiet.urgent and quiet.urgent_cues == [] and quiet.priority == labels.priorities["default"]
-    sure = route(calm(0.9), labels, "建议增加公交线路")
+    sure = route(calm(0.9), labels, None, "建议增加公交线路")
     assert sure.urgent and sure.urgent_cues == []
+
+
+PRAISE = Path(__file__).resolve().parent / "data" / "praise.jsonl"  # written by the team: thanks and polite asks
+
+
+def test_thank_you_letters_are_praise_and_polite_complaints_are_not():
+    labels = load_labels()
+    cases = [json.loads(line) for line in PRAISE.read_text(encoding="utf-8").splitlines()]
+    found = [bool(find_praise_cues(c["title"], c["text"], labels)) for c in cases]
+    praise = [c["praise"] == 1 for c in cases]
+    hits = sum(f and p for f, p in zip(found, praise))
+    # 15 of 15 letters found; 1 of 15 polite complaints taken for praise (a hotel named 点赞宾馆)
+    assert hits / sum(praise) >= 0.9 and hits / sum(found) >= 0.9, (hits, sum(found), sum(praise))
+
+
+def test_praise_is_tagged_as_praise_with_the_models_own_figures():
+    labels = load_labels()
+    scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
+    scores["sentiment"] = dict(zip(labels.values["sentiment"], (0.7, 0.2, 0.1)))  # the model reads a complaint
+    thanks = route(Prediction(scores), labels, None, "感谢派出所民警帮我找回了丢失的钱包")
+    assert (thanks.sentiment, thanks.appeal, thanks.praise_cues) == ("正面", "表扬", ["感谢"])
+    assert thanks.sentiment_confidence == 0.1
+    polite = route(Prediction(scores), labels, None, "感谢您百忙之中查看留言。楼下餐馆油烟很大,请处理")
+    assert (polite.sentiment, polite.praise_cues) == ("负面", [])

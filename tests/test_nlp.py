@@ -1,4 +1,4 @@
-"""minsheng.nlp: PII offsets (exact, on the normalized text), masking, keywords, places, the spaCy pipeline."""
+"""minsheng.core.nlp: PII offsets (exact, on the normalized text), masking, keywords, places, the spaCy pipeline."""
 from __future__ import annotations
 
 import json
@@ -170,3 +170,12 @@ def test_spacy_pipeline_holds_token_aligned_pii_spans(analyzer):
 
 def test_get_analyzer_is_a_singleton():
     assert get_analyzer() is get_analyzer()
+
+
+def test_traditional_text_is_normalized_to_simplified_and_simplified_is_left_as_written():
+    from minsheng.core.text import normalize
+
+    assert normalize("建議政府加強對食品安全的監管") == "建议政府加强对食品安全的监管"
+    assert normalize("路燈壞了一個月沒人修，請儘快處理") == "路灯坏了一个月没人修,请尽快处理"
+    # Simplified text with a character t2s would rewrite (乾城 is a place name here) stays as written
+    assert normalize("坚决反对修改A市乾城二期原规划") == "坚决反对修改A市乾城二期原规划"

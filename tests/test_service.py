@@ -145,3 +145,23 @@ def test_restart_keeps_tickets(srv):
     with srv.client(token) as c:  # users and tickets both survive
         again = c.post("/submit", json=body)
     assert again.status_code == 200 and again.json()["ticket_id"] == first["ticket_id"]
+
+
+def test_traditional_and_full_width_input_tags_like_simplified(server):
+    simplified = {"title": "建议政府加强对食品安全的监管", "text": "最近小区附近超市多次卖过期食品,请市场监管部门加强检查"}
+    written = {"title": "建議政府加強對食品安全的監管", "text": "最近小區附近超市多次賣過期食品，請市場監管部門加強檢查"}
+    with server.client(server.token("intake")) as c:
+        r = c.post("/classify", json={"messages": [simplified, written]})
+    assert r.status_code == 200
+    plain, traditional = r.json()["results"]
+    for field in ("domain", "sentiment", "appeal", "queue", "keywords", "places"):
+        assert traditional[field] == plain[field], field
+    assert traditional["domain_confidence"] == pytest.approx(plain["domain_confidence"], abs=1e-4)
+
+
+def test_a_thank_you_message_reaches_the_department_as_praise(server):
+    with server.client(server.token("intake")) as c:
+        r = c.post("/classify", json={"messages": [{"text": "感谢派出所民警帮我找回了丢失的钱包"}]})
+    assert r.status_code == 200
+    thanks = r.json()["results"][0]
+    assert (thanks["sentiment"], thanks["appeal"], thanks["praise_cues"]) == ("正面", "表扬", ["感谢"])

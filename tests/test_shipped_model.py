@@ -17,11 +17,11 @@ OBVIOUS = [
 def test_loads_offline_and_tags_obvious_messages():
     # a fresh interpreter with the hub switched off: nothing may be fetched
     code = (
-        "from minsheng.classifier import Classifier; from minsheng.routing import route;"
-        "from minsheng.labels import load_labels; import json, sys;"
+        "from minsheng.model.classifier import Classifier; from minsheng.core.routing import route;"
+        "from minsheng.core.labels import load_labels; import json, sys;"
         f"c = Classifier.load({str(SHIPPED_MODEL)!r}); c.check_labels(load_labels());"
         f"ps = c.predict({[(t, x) for t, x, _ in OBVIOUS]!r});"
-        f"print(json.dumps([route(p, load_labels(), x).domain for p, (_, x, _) in zip(ps, {OBVIOUS!r})], "
+        f"print(json.dumps([route(p, load_labels(), t, x).domain for p, (t, x, _) in zip(ps, {OBVIOUS!r})], "
         "ensure_ascii=False))"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

@@ -74,6 +74,9 @@ class Tags(BaseModel):
     urgent_confidence: float = Field(description="the model's probability that the message is urgent")
     urgent_cues: list[str] = Field(description="emergencies the message names (routing.yaml urgent_cues): each "
                                                "makes it urgent whatever urgent_confidence says")
+    praise_cues: list[str] = Field(default_factory=list,
+                                   description="thanks the message names (routing.yaml praise): it is tagged as "
+                                               "praise whatever the model says; empty otherwise")
     queue: str
     department: str
     priority: str

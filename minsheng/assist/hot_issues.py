@@ -1,5 +1,5 @@
 """Grouping on submit: a new ticket joins the hot issue of the most similar unresolved ticket that raises the same
-issue (minsheng.similarity.SameIssueRule: vectors, places, problem words), or starts one.
+issue (minsheng.assist.similarity.SameIssueRule: vectors, places, problem words), or starts one.
 
 What the unresolved grouped tickets are compared on (vector, places, problem words) is held in memory: loaded at
 start, appended on submit, tickets grouped by other replicas picked up by id. Every unresolved ticket above the

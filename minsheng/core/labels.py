@@ -31,6 +31,9 @@ class LabelSet:
     urgent_threshold: float
     domain_threshold_overrides: dict[str, float]  # domain -> its own triage threshold (routing.yaml)
     urgent_cues: dict[str, tuple[str, ...]]  # emergency kind -> phrases that make a message urgent (routing.yaml)
+    praise_labels: dict[str, str]  # task -> the label a praise message gets (routing.yaml praise)
+    praise_phrases: tuple[str, ...]  # thanks that make a message praise ...
+    praise_unless: tuple[str, ...]  # ... unless it also asks for something
     priorities: dict[str, str]
     version: str  # content hash of labels/, recorded with every model and prediction
 
@@ -76,6 +79,10 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
     values = {"domain": tuple(taxonomy)}
     values.update({t: tuple(tasks[t]["values"]) for t in TASKS[1:]})
     routes = {d: Route(r["queue"], r["department"]) for d, r in routing["routes"].items()}
+    praise = routing.get("praise") or {}
+    for task, label in (praise.get("labels") or {}).items():
+        if label not in values.get(task, ()):
+            raise ValueError(f"routing.yaml praise: {label!r} is no {task} label of tasks.yaml")
     return LabelSet(
         values=values,
         taxonomy=taxonomy,
@@ -86,6 +93,9 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
         domain_threshold_overrides={d: float(v) for d, v in
                                     (routing["thresholds"].get("domain_confidence_by_domain") or {}).items()},
         urgent_cues={kind: tuple(phrases) for kind, phrases in (routing.get("urgent_cues") or {}).items()},
+        praise_labels=dict(praise.get("labels") or {}),
+        praise_phrases=tuple(praise.get("phrases") or ()),
+        praise_unless=tuple(praise.get("unless") or ()),
         priorities=dict(routing["priorities"]),
         version=digest,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from minsheng.core.labels import LabelSet
+from minsheng.core.text import model_input, normalize
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Routed:
     urgent: bool
     urgent_confidence: float  # the model's probability that the message is urgent
     urgent_cues: list[str]  # the emergencies of routing.yaml's urgent_cues that the message names
+    praise_cues: list[str]  # the thanks (routing.yaml praise) that made the message praise, else empty
     queue: str
     department: str
     priority: str
@@ -49,20 +51,34 @@ def find_urgent_cues(text: str, labels: LabelSet) -> list[str]:
     return [kind for kind, phrases in labels.urgent_cues.items() if any(p in text for p in phrases)]
 
 
-def route(pred: Prediction, labels: LabelSet, text: str) -> Routed:
-    """text: the message as the model reads it (`model_input`: title and text, normalized), searched for urgent
-    cues."""
+def find_praise_cues(title: str | None, text: str, labels: LabelSet) -> list[str]:
+    """The praise phrases of routing.yaml that the title (the text, where there is no title) names, or none if
+    it also asks for something (routing.yaml praise.unless)."""
+    said = normalize(title) or normalize(text)
+    if any(p in said for p in labels.praise_unless):
+        return []
+    return [p for p in labels.praise_phrases if p in said]
+
+
+def route(pred: Prediction, labels: LabelSet, title: str | None, text: str) -> Routed:
+    """The tags and destination of the message (title, text) that `pred` scored. The message is searched for
+    urgent cues and praise, which the model, trained on few such messages, misses."""
     domain, domain_p = pred.best("domain")
     sentiment, sentiment_p = pred.best("sentiment")
     appeal, appeal_p = pred.best("appeal")
     urgent_p = pred.scores["urgent"][labels.values["urgent"][1]]
-    cues = find_urgent_cues(text, labels)
+    cues = find_urgent_cues(model_input(title, text), labels)
+    praise = find_praise_cues(title, text, labels)
+    if praise:  # praise's labels, each with the model's own probability for it
+        sentiment, appeal = labels.praise_labels["sentiment"], labels.praise_labels["appeal"]
+        sentiment_p, appeal_p = pred.scores["sentiment"][sentiment], pred.scores["appeal"][appeal]
     urgent = urgent_p >= labels.urgent_threshold or bool(cues)
     needs_review = domain_p < labels.review_threshold(domain)
     dest = labels.triage if needs_review else labels.routes[domain]
     return Routed(
         domain=domain, domain_confidence=domain_p, domain_top3=pred.top("domain", 3),
         sentiment=sentiment, sentiment_confidence=sentiment_p, appeal=appeal, appeal_confidence=appeal_p,
-        urgent=urgent, urgent_confidence=urgent_p, urgent_cues=cues, queue=dest.queue, department=dest.department,
-        priority=labels.priorities["urgent" if urgent else "default"], needs_review=needs_review,
+        urgent=urgent, urgent_confidence=urgent_p, urgent_cues=cues, praise_cues=praise, queue=dest.queue,
+        department=dest.department, priority=labels.priorities["urgent" if urgent else "default"],
+        needs_review=needs_review,
     )

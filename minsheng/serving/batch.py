@@ -10,12 +10,12 @@ from tqdm.auto import tqdm
 
 from minsheng.core.labels import LabelSet
 from minsheng.core.routing import route
-from minsheng.core.text import MAX_TEXT_CHARS, model_input, normalize
+from minsheng.core.text import MAX_TEXT_CHARS, normalize
 from minsheng.model.classifier import Classifier
 
 OUTPUT_FIELDS = ("domain", "domain_confidence", "domain_top3", "sentiment", "sentiment_confidence", "appeal",
-                 "appeal_confidence", "urgent", "urgent_confidence", "urgent_cues", "department", "needs_review",
-                 "error")
+                 "appeal_confidence", "urgent", "urgent_confidence", "urgent_cues", "praise_cues", "department",
+                 "needs_review", "error")
 
 
 class InputError(ValueError):
@@ -81,14 +81,14 @@ def classify_rows(rows: list[dict], clf: Classifier, labels: LabelSet, batch_siz
             if problem:
                 out.update({k: "" for k in OUTPUT_FIELDS}, error=problem)
             else:
-                r = route(next(preds), labels, model_input(row.get("title"), row["text"]))
+                r = route(next(preds), labels, row.get("title"), row["text"])
                 out.update(
                     domain=r.domain, domain_confidence=round(r.domain_confidence, 4),
                     domain_top3=json.dumps(r.to_dict()["domain_top3"], ensure_ascii=False),
                     sentiment=r.sentiment, sentiment_confidence=round(r.sentiment_confidence, 4),
                     appeal=r.appeal, appeal_confidence=round(r.appeal_confidence, 4),
                     urgent=int(r.urgent), urgent_confidence=round(r.urgent_confidence, 4),
-                    urgent_cues="、".join(r.urgent_cues),
+                    urgent_cues="、".join(r.urgent_cues), praise_cues="、".join(r.praise_cues),
                     department=r.department, needs_review=int(r.needs_review), error="")
             yield out
         bar.update(len(chunk))

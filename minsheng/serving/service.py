@@ -31,7 +31,7 @@ from minsheng.assist.assistant import Assistant, expected_model_version
 from minsheng.core.labels import load_labels
 from minsheng.core.nlp import get_analyzer, masked_input
 from minsheng.core.routing import Prediction, route
-from minsheng.core.text import model_input, normalize
+from minsheng.core.text import normalize
 from minsheng.serving.tagger import Tagger
 from minsheng.store import (
     Analysis,
@@ -124,7 +124,7 @@ class Minsheng:
         predictions = self.tagger.to_sync.predict([masked_input(t, x) for t, x in items])
         out = []
         for (title, text), analysis, p in zip(items, analyses.result(), predictions):
-            routed = route(Prediction(p["scores"]), self.labels, model_input(title, text)).to_dict()
+            routed = route(Prediction(p["scores"]), self.labels, title, text).to_dict()
             out.append((Tags(**routed, **analysis.to_dict(), model_version=p["model_version"]), p))
         return out
 
@@ -153,7 +153,7 @@ class Minsheng:
             "appeal": tags.appeal, "appeal_confidence": tags.appeal_confidence,
             "urgent": tags.urgent, "urgent_confidence": tags.urgent_confidence,
             "scores": {**scores, "domain_top3": [t.model_dump() for t in tags.domain_top3],
-                       "urgent_cues": tags.urgent_cues},
+                       "urgent_cues": tags.urgent_cues, "praise_cues": tags.praise_cues},
         }
         ticket, created = create_ticket(
             self.sessions,
@@ -182,7 +182,7 @@ class Minsheng:
             sentiment=ticket["sentiment"], sentiment_confidence=p.sentiment_confidence,
             appeal=ticket["appeal"], appeal_confidence=p.appeal_confidence,
             urgent=ticket["urgent"], urgent_confidence=p.urgent_confidence,
-            urgent_cues=p.scores.get("urgent_cues", []),
+            urgent_cues=p.scores.get("urgent_cues", []), praise_cues=p.scores.get("praise_cues", []),
             queue=ticket["queue"], department=ticket["department"], priority=ticket["priority"],
             needs_review=ticket["needs_review"], keywords=ticket["keywords"], places=ticket["places"],
             pii=ticket["pii"], model_version=ticket["model_version"])

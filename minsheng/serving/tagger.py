@@ -70,7 +70,7 @@ class Tagger:
 
     @bentoml.api
     async def predict(self, texts: list[str]) -> list[dict]:
-        """texts: PII-masked model inputs (minsheng.nlp.masked_input). For each, from one encoder pass: the
+        """texts: PII-masked model inputs (minsheng.core.nlp.masked_input). For each, from one encoder pass: the
         model version, the calibrated scores per task and the sentence vector (as `embed` gives it)."""
         return await self._batches(texts)
 

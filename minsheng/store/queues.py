@@ -133,12 +133,13 @@ def list_tickets(session: Session, labels: LabelSet, queue: str, filters: Ticket
 
 
 def ticket_detail(session: Session, labels: LabelSet, ticket_id: int, visible: Visible) -> dict[str, Any]:
-    """The ticket with the model's confidences, top-3 domains and urgent cues, its human labels and audit trail."""
+    """The ticket with the model's confidences, top-3 domains, urgent and praise cues, its human labels and audit trail."""
     ticket = _visible(session.get(Ticket, ticket_id), ticket_id, visible)
     prediction = _first_predictions(session, [ticket_id]).get(ticket_id)
     out = _with_confidence(ticket, prediction, labels)
     out["domain_top3"] = prediction.scores.get("domain_top3", []) if prediction else []
     out["urgent_cues"] = prediction.scores.get("urgent_cues", []) if prediction else []
+    out["praise_cues"] = prediction.scores.get("praise_cues", []) if prediction else []
     out["human_labels"] = [
         {"task": h.task, "before": h.before, "after": h.after, "kind": h.kind, "reason": h.reason, "actor": h.actor,
          "created_at": h.created_at.isoformat()}

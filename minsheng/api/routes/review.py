@@ -1,6 +1,6 @@
 """The officials' review API under /api and the review web page under /ui.
 
-Routes are thin: the store (service.store.queues) enforces which queues a caller may see, inside its
+Routes are thin: the store (minsheng.store.queues) enforces which queues a caller may see, inside its
 transactions; here store errors become HTTP errors and PII is masked for callers who may not read it."""
 from __future__ import annotations
 

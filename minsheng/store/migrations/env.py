@@ -1,4 +1,4 @@
-"""Alembic environment. Run through service.store.db.migrate(), which passes the connection in
+"""Alembic environment. Run through minsheng.store.db.migrate(), which passes the connection in
 config.attributes; with none given (e.g. command.revision(alembic_config(), autogenerate=True)) it connects
 to database_url()."""
 from alembic import context

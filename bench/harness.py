@@ -301,3 +301,10 @@ def save(name: str, data: dict[str, Any], model_version: str | None = None) -> P
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return path
+
+
+def verdict(checks: dict[str, bool]) -> int:
+    """Prints each acceptance condition's result; the script's exit status: 1 when one failed."""
+    for k, ok in checks.items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {k}")
+    return 0 if all(checks.values()) else 1

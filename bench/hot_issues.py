@@ -23,12 +23,10 @@ import json
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-from common import CACHE, ROOT, Classifier, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
+from common import CACHE, ROOT, Classifier, embed_cached, publish, read  # noqa: I001  (common puts the repo on sys.path)
 from conditions import hot_issues_checks
-from harness import save
 from report import render_hot_issues
 
 from minsheng.assist.similarity import (
@@ -197,14 +195,7 @@ def main() -> int:
     data = figures(halves, tuned, tuned_scores, rules)
     data.update(model_version=clf.version, runtime_s=round(time.perf_counter() - started))
     data["checks"] = hot_issues_checks(data["shipped"]["groups"]["precision"], data["shipped"]["groups"]["recall"])
-    path = save("hot_issues", data, model_version=clf.version)
-    text = render_hot_issues(data)
-    Path(args.out).write_text(text, encoding="utf-8")
-    print(text)
-    for k, ok in data["checks"].items():
-        print(f"  {'PASS' if ok else 'FAIL'}  {k}")
-    print(f"written {path} and {args.out}")
-    return 0 if all(data["checks"].values()) else 1
+    return publish("hot_issues", data, render_hot_issues, args.out, clf.version)
 
 
 def best_vectors_only(half: Half) -> SameIssueRule:

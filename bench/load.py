@@ -31,6 +31,7 @@ from harness import (  # noqa: E402
     start_server,
     summarize,
     variant_name,
+    verdict,
 )
 
 from minsheng.model.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
@@ -125,10 +126,8 @@ def main() -> int:
     for name, m in per_process.items():
         print(f"    {name}: {m}")
     print(f"  tickets: {len(created)} answered 201, {stored} stored")
-    for k, ok in data["checks"].items():
-        print(f"  {'PASS' if ok else 'FAIL'}  {k}")
     print(f"written {path}")
-    return 0 if all(data["checks"].values()) else 1
+    return verdict(data["checks"])
 
 
 if __name__ == "__main__":

@@ -19,13 +19,11 @@ import platform
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
-from common import ROOT, Classifier, domains_cached, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
+from common import ROOT, Classifier, domains_cached, embed_cached, publish, read  # noqa: I001  (common puts the repo on sys.path)
 from conditions import SIMILAR_CASES_LATENCY_BUDGET_MS, similar_cases_checks
-from harness import save
 from report import render_similar_cases
 from threadpoolctl import threadpool_limits
 
@@ -141,14 +139,7 @@ def main() -> int:
             "embed_ms": {"p50": round(float(embed_ms[0]), 1), "p95": round(float(embed_ms[1]), 1)},
             "runtime_s": round(time.perf_counter() - started)}
     data["checks"] = similar_cases_checks(data["agreement"]["served"]["top1"], lat[0]["p95"])
-    path = save("similar_cases", data, model_version=clf.version)
-    text = render_similar_cases(data)
-    Path(args.out).write_text(text, encoding="utf-8")
-    print(text)
-    for k, ok in data["checks"].items():
-        print(f"  {'PASS' if ok else 'FAIL'}  {k}")
-    print(f"written {path} and {args.out}")
-    return 0 if all(data["checks"].values()) else 1
+    return publish("similar_cases", data, render_similar_cases, args.out, clf.version)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conditions import variants_checks  # noqa: E402
-from harness import ROOT, load_classifier, machine, messages, model_inputs, save  # noqa: E402
+from harness import ROOT, load_classifier, machine, messages, model_inputs, save, verdict  # noqa: E402
 
 
 def rate(clf, texts, batch: int, seconds: float) -> float:
@@ -99,10 +99,8 @@ def main() -> int:
     path = save("variants", data)
     print(f"int8: {speedup:.2f}x the fp32 rate, domain macro-F1 {q['f1_change_points']:+.2f} points, "
           f"{q['same_domain_as_fp32']}% same decisions -> {'adoptable' if data['int8_adoptable'] else 'not adopted'}")
-    for k, ok in data["checks"].items():
-        print(f"  {'PASS' if ok else 'FAIL'}  {k}")
     print(f"written {path}")
-    return 0 if data["int8_adoptable"] else 1
+    return verdict(data["checks"])
 
 
 if __name__ == "__main__":

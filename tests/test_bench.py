@@ -100,8 +100,8 @@ def test_the_status_table_is_rendered_from_the_results_and_their_provenance(tmp_
     monkeypatch.setattr(report, "RESULTS", tmp_path)
     stamp = {"model_version": "M1", "git_commit": "abcdef1234567890", "uncommitted_changes": False,
              "measured_at": "2026-11-28 21:00:00 +0000"}
-    (tmp_path / "load.json").write_text(json.dumps(
-        {"checks": load({"classify": route(0.0, {"503": 10}), "submit": route(0.0, {"503": 10})}, 0, 0), "provenance": stamp}))
+    shedding = {"classify": route(0.0, {"503": 10}), "submit": route(0.0, {"503": 10})}
+    (tmp_path / "load.json").write_text(json.dumps({"checks": load(shedding, 0, 0), "provenance": stamp}))
     (tmp_path / "faults.json").write_text(json.dumps({"machine": {"model_version": "M0", "time": "earlier"}, "parts": {
         "kill9": {"ok": True},
         "schemathesis": {"ok": False, "provenance": {**stamp, "uncommitted_changes": True}}}}))

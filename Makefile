@@ -24,8 +24,8 @@ bento: setup
 	$(PY)/minsheng models import
 	$(PY)/bentoml build
 
-# re-run every bench (bench/run_all.py, ~1.5 h on 2 cores) and render bench/README.md and its .md reports from
-# bench/results/*.json; fails when any bench's acceptance condition fails. Some only: `make bench ONLY=load,faults`
+# re-run every bench (bench/run_all.py, about an hour on 2 cores) and render bench/README.md and its .md reports
+# from bench/results/*.json; fails when any bench's acceptance condition fails. Some only: make bench ONLY=load,faults
 bench: setup
 	VIRTUAL_ENV=.venv uv pip install -q -e '.[bench]'
 	$(PY)/python bench/run_all.py $(if $(ONLY),--only $(ONLY))

@@ -8,7 +8,7 @@ model version and git commit it measured (harness.provenance). Then bench/report
 bench/similar_cases.md and bench/hot_issues.md from bench/results/*.json, and bench/results/run_all.json records
 each step's exit code and duration. Exits 1 when any step failed.
 
-About 1.5 hours on 2 cores; the first run with a new model adds ~55 minutes of embedding (similar_cases.py,
+About an hour on 2 cores; the first run with a new model adds ~55 minutes of embedding (similar_cases.py,
 hot_issues.py; cached in build/bench/ after that)."""
 from __future__ import annotations
 

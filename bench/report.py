@@ -196,9 +196,8 @@ def status() -> list[str]:
                     for k, ok, source in checks_of(d)]
     full = _load("run_all")
     if full:
-        out += ["", f"Last `make bench` (`bench/run_all.py`): started {full['started']}, model "
-                    f"{full['provenance']['model_version']}, commit {full['provenance']['git_commit'][:10]}"
-                    f"{' + uncommitted changes' if full['provenance']['uncommitted_changes'] else ''}; "
+        out += ["", f"Last `make bench` (`bench/run_all.py`), started {full['started']}, ended with "
+                    f"{provenance(full)}: "
                     + ", ".join(f"{s['name']} exit {s['exit_code']} in {s['seconds']:.0f} s" for s in full["steps"])
                     + "."]
     return out + [""]

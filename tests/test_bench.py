@@ -111,3 +111,12 @@ def test_the_status_table_is_rendered_from_the_results_and_their_provenance(tmp_
     assert "| load | no 5xx except 503 | PASS |" in rows
     assert "| faults | kill9 | PASS | model M0 · commit not recorded · earlier |" in rows
     assert "| faults | schemathesis | **FAIL** | model M1 · commit abcdef1234 + uncommitted changes ·" in rows
+
+
+def test_the_last_full_run_is_summarised_with_each_step_exit_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    (tmp_path / "run_all.json").write_text(json.dumps({
+        "started": "2026-11-28 21:00:00 +0000", "steps": [{"name": "load", "exit_code": 1, "seconds": 150.2}],
+        "provenance": {"model_version": "M1", "git_commit": None, "measured_at": "2026-11-28 22:00:00 +0000"}}))
+    assert ("ended with model M1 · commit not recorded · 2026-11-28 22:00:00 +0000: load exit 1 in 150 s."
+            in "\n".join(report.status()))

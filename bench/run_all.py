@@ -61,8 +61,7 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S %z")
     steps = run_steps({n: STEPS[n] for n in names})
     save("run_all", {"started": started, "steps": steps})
-    report.main()
-    failed = [s["name"] for s in steps if s["exit_code"] != 0]
+    failed = [s["name"] for s in steps if s["exit_code"] != 0] + (["report"] if report.main() else [])
     print("\n" + "\n".join(f"  {'PASS' if s['exit_code'] == 0 else 'FAIL'}  {s['name']} ({s['seconds']:.0f} s)"
                            for s in steps))
     print(f"failed: {', '.join(failed)}" if failed else "all passed")

@@ -1,6 +1,6 @@
 # The README's two commands are `make serve` and `make test`; the rest are the data team's tools.
 PY := .venv/bin
-.PHONY: setup serve test default-model evaluate bento
+.PHONY: setup serve test default-model evaluate bento bench
 
 setup:
 	scripts/setup.sh
@@ -23,3 +23,9 @@ evaluate: setup
 bento: setup
 	$(PY)/minsheng models import
 	$(PY)/bentoml build
+
+# re-run every bench (bench/run_all.py, about an hour on 2 cores) and render bench/README.md and its .md reports
+# from bench/results/*.json; fails when any bench's acceptance condition fails. Some only: make bench ONLY=load,faults
+bench: setup
+	VIRTUAL_ENV=.venv uv pip install -q -e '.[bench]'
+	$(PY)/python bench/run_all.py $(if $(ONLY),--only $(ONLY))

@@ -1,4 +1,5 @@
-"""Shared by the bench scripts: the model, the labeled data as model inputs, and an embedding cache.
+"""Shared by similar_cases.py and hot_issues.py: the model, the labeled data as model inputs, an embedding
+cache, and publishing results (JSON, then the report rendered from it).
 
 Embeddings are cached in build/bench/ (gitignored) under the model's version and a hash of the inputs, so a
 re-run only embeds what changed; a new model means a new cache."""
@@ -8,12 +9,15 @@ import hashlib
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from harness import save, verdict  # noqa: E402
 
 from minsheng.core.text import model_input  # noqa: E402
 from minsheng.model.classifier import Classifier  # noqa: E402
@@ -64,3 +68,14 @@ def _compute(clf: Classifier, texts: list[str], name: str, batch_size: int, with
     np.save(_path(clf, texts, name, "embed"), np.concatenate(vectors))
     if with_domains:
         np.save(_path(clf, texts, name, "domain"), np.concatenate(probs))
+
+
+def publish(name: str, data: dict, render: Callable[[dict], str], out: str, model_version: str) -> int:
+    """Saves results/<name>.json, renders the report `out` from it alone (bench/report.py does the same later),
+    prints both and the acceptance conditions; returns the exit status."""
+    path = save(name, data, model_version=model_version)
+    text = render(data)
+    Path(out).write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written {path} and {out}")
+    return verdict(data["checks"])

@@ -14,8 +14,9 @@
                 tickets in the same order at once: each ticket has exactly one winner, the stored claimer is the
                 winner, one "ticket.claimed" audit event per ticket, no 5xx.
   schemathesis  schemathesis over the service's OpenAPI (/docs.json; the FastAPI routes are checked to be in
-                it) with an admin bearer token: checks not_a_server_error and response_schema_conformance,
-                bounded by --max-examples 20 and --max-time.
+                it), on SQLite and on a fresh PostgreSQL database, once with each role's bearer token (intake,
+                an official of one queue, admin): checks not_a_server_error and response_schema_conformance,
+                bounded by --max-examples 20 and --max-time (seconds per run, 6 runs).
 
 Each part prints its figures; the run exits 1 when any part fails. Writes bench/results/faults.json."""
 from __future__ import annotations
@@ -41,6 +42,7 @@ from harness import (  # noqa: E402
     machine,
     messages,
     new_workdir,
+    provenance,
     request,
     save,
     start_server,
@@ -404,41 +406,67 @@ def part_claims(msgs, n_tickets: int = 40, n_officials: int = 8) -> dict:
 
 
 # -- (iv) schemathesis ----------------------------------------------------------------------------------
+SCHEMA_ROLES = ("intake", "official", "admin")
+SCHEMA_CHECKS = "not_a_server_error,response_schema_conformance"
+
+
 def part_schemathesis(msgs, max_examples: int, max_time: int) -> dict:
-    srv = start_server("schema")
+    """schemathesis on SQLite and on a fresh PostgreSQL database, once with each role's token."""
+    runs, paths, missing = {}, {}, set()
+    with FreshDatabase("minsheng_bench_schema") as db:
+        for database, env in (("sqlite", {}), ("postgresql", {"MINSHENG_DB_URL": db.url})):
+            paths[database], lacking, by_role = schemathesis_on(database, env, msgs, max_examples, max_time)
+            missing.update(lacking)
+            runs.update({f"{database}/{role}": r for role, r in by_role.items()})
+    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench" / "results" / "schemathesis-output.txt").write_text(
+        "\n\n".join(f"== {name} ==\n" + "\n".join(r.pop("output")) for name, r in runs.items()), encoding="utf-8")
+    return {"openapi_paths": paths["sqlite"], "openapi_paths_differ": paths["sqlite"] != paths["postgresql"],
+            "fastapi_routes_missing": sorted(missing), "max_examples": max_examples, "max_time_s_per_run": max_time,
+            "checks": SCHEMA_CHECKS.split(","), "runs": runs,
+            "ok": not missing and paths["sqlite"] == paths["postgresql"] and all(r["ok"] for r in runs.values())}
+
+
+def schemathesis_on(database: str, env: dict, msgs, max_examples: int, max_time: int):
+    """One server on `database`: a few tickets for the id routes to find, then one schemathesis run per role
+    (the official reads one queue, so the tickets of the other queues are another department's)."""
+    srv = start_server(f"schema-{database}", env)
     try:
-        admin = srv.token("admin")
-        intake = {"Authorization": f"Bearer {srv.token('intake')}"}
+        intake = srv.token("intake")
         conn = _connection(srv.url)
-        for i, m in enumerate(msgs[:5]):  # a few tickets for the id routes to find
-            request(conn, "POST", "/submit", {**m, "channel": "schema", "external_id": str(i)}, intake)
+        queues = []
+        for i, m in enumerate(msgs[:8]):
+            status, body = request(conn, "POST", "/submit", {**m, "channel": "schema", "external_id": str(i)},
+                                   {"Authorization": f"Bearer {intake}"})
+            if status == 201:
+                queues.append(body["queue"])
         status, schema = request(conn, "GET", "/docs.json")
         conn.close()
         paths = sorted((schema or {}).get("paths", {})) if status == 200 else []
-        wanted = ["/classify", "/submit", "/info", "/api/tickets/{ticket_id}/claim"]
-        missing = [p for p in wanted if p not in paths]
-        report = new_workdir("schemathesis") / "report.json"
-        cmd = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{srv.url}/docs.json",
-               "-H", f"Authorization: Bearer {admin}",
-               "--checks", "not_a_server_error,response_schema_conformance",
-               "--max-examples", str(max_examples), "--max-time", str(max_time), "--seed", "20261124",
-               "--workers", "1", "--request-timeout", "60", "--report", "json",
-               "--report-json-path", str(report)]
-        print(f"schemathesis: {len(paths)} paths in /docs.json; running (at most {max_time} s) ...", flush=True)
-        t = time.monotonic()
-        try:
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=max_time + 120,
-                                  env={**os.environ, "NO_COLOR": "1"})
-            rc, tail = proc.returncode, (proc.stdout + proc.stderr)[-6000:]
-        except subprocess.TimeoutExpired as e:
-            rc, tail = 124, str(e.stdout)[-3000:] if e.stdout else "timeout"
-        elapsed = round(time.monotonic() - t, 1)
+        missing = [p for p in ("/classify", "/submit", "/info", "/api/tickets/{ticket_id}/claim") if p not in paths]
+        tokens = {"intake": intake, "official": srv.token("official", queues[:1]), "admin": srv.token("admin")}
+        return paths, missing, {role: schemathesis_run(srv.url, f"{database}/{role}", tokens[role], max_examples,
+                                                       max_time) for role in SCHEMA_ROLES}
     finally:
         srv.stop()
-    summary = [ln for ln in tail.splitlines() if ln.strip()][-40:]
-    out = {"openapi_paths": paths, "fastapi_routes_missing": missing, "exit_code": rc, "seconds": elapsed,
-           "max_examples": max_examples, "checks": ["not_a_server_error", "response_schema_conformance"],
-           "output_tail": summary}
+
+
+def schemathesis_run(url: str, name: str, token: str, max_examples: int, max_time: int) -> dict:
+    report = new_workdir("schemathesis") / "report.json"
+    cmd = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{url}/docs.json",
+           "-H", f"Authorization: Bearer {token}", "--checks", SCHEMA_CHECKS,
+           "--max-examples", str(max_examples), "--max-time", str(max_time), "--seed", "20261124",
+           "--workers", "1", "--request-timeout", "60", "--report", "json", "--report-json-path", str(report)]
+    print(f"schemathesis {name}: running (at most {max_time} s) ...", flush=True)
+    t = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=max_time + 120,
+                              env={**os.environ, "NO_COLOR": "1"})
+        rc, tail = proc.returncode, (proc.stdout + proc.stderr)[-6000:]
+    except subprocess.TimeoutExpired as e:
+        rc, tail = 124, str(e.stdout)[-3000:] if e.stdout else "timeout"
+    out = {"exit_code": rc, "seconds": round(time.monotonic() - t, 1),
+           "output": [ln for ln in tail.splitlines() if ln.strip()][-40:]}
     if report.exists():
         rep = json.loads(report.read_text(encoding="utf-8"))
         out["failures"] = [{k: f.get(k) for k in ("code", "title", "count", "operations")}
@@ -446,9 +474,9 @@ def part_schemathesis(msgs, max_examples: int, max_time: int) -> dict:
         out["test_cases"] = rep.get("test_cases")
         out["phases"] = {k: v.get("status") for k, v in rep.get("phases", {}).items()}
         out["validation_mismatch_warnings"] = rep.get("warnings", {}).get("validation_mismatch", [])
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / "schemathesis-output.txt").write_text(tail, encoding="utf-8")
-    out["ok"] = rc == 0 and not missing
+    out["ok"] = rc == 0
+    print(f"  {'PASS' if out['ok'] else 'FAIL'}  schemathesis {name}: exit {rc}, failures "
+          f"{out.get('failures') or 'none'}", flush=True)
     return out
 
 
@@ -459,7 +487,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--max-examples", type=int, default=20)
-    parser.add_argument("--max-time", type=int, default=150, help="schemathesis's time budget (s)")
+    parser.add_argument("--max-time", type=int, default=60,
+                        help="schemathesis's time budget (s) per run: 2 databases x 3 roles")
     args = parser.parse_args()
     parts = [p for p in args.only.split(",") if p]
     unknown = [p for p in parts if p not in PARTS]
@@ -487,11 +516,12 @@ def main() -> int:
             results[part] = {"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-3000:]}
         results[part]["part_seconds"] = round(time.monotonic() - t, 1)
         results[part]["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
-        shown = {k: v for k, v in results[part].items() if k not in ("output_tail", "openapi_paths", "trace")}
+        results[part]["provenance"] = provenance()  # parts run one at a time (--only) keep their own
+        shown = {k: v for k, v in results[part].items() if k not in ("runs", "openapi_paths", "trace")}
         print(f"  {'PASS' if results[part]['ok'] else 'FAIL'}  {part}: {json.dumps(shown, ensure_ascii=False)}",
               flush=True)
-        if part == "schemathesis" or "trace" in results[part]:
-            print("\n".join(results[part].get("output_tail", [])) or results[part].get("trace", ""))
+        if "trace" in results[part]:
+            print(results[part]["trace"])
     data.setdefault("parts", {}).update(results)
     path = save("faults", data)
     print(f"written {path}")

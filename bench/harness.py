@@ -25,6 +25,9 @@ sys.path.insert(0, str(ROOT))
 from tests.serving import ServerProcess, free_port  # noqa: E402,F401  (free_port: for the scripts)
 
 RESULTS = ROOT / "bench" / "results"
+SHIPPED_MODEL_META = ROOT / "models" / "default" / "minsheng.json"
+# what the bench scripts write: a change to these alone does not make the measured code differ from the commit
+OUTPUTS = ("bench/results", "bench/README.md", "bench/hot_issues.md", "bench/similar_cases.md")
 RUNS = ROOT / "build" / "bench-runs"  # server folders (databases, logs, model stores); gitignored build/
 MAX_REQUESTS_PER_POINT = 200_000  # a hard bound besides each point's deadline
 
@@ -183,7 +186,7 @@ def measure(url: str, clients: int, seconds: float, make, headers=None, warmup: 
 def bentoml_home() -> Path:
     """A model store of the bench's own, so the service serves the shipped models/default (imported on first
     start), not whatever the user's ~/bentoml holds. A new shipped version gets a fresh store."""
-    version = json.loads((ROOT / "models" / "default" / "minsheng.json").read_text(encoding="utf-8"))["version"]
+    version = json.loads(SHIPPED_MODEL_META.read_text(encoding="utf-8"))["version"]
     home = RUNS / f"bentoml-{version}"
     home.mkdir(parents=True, exist_ok=True)
     return home
@@ -267,15 +270,41 @@ def machine() -> dict[str, Any]:
         load = os.getloadavg()
     except OSError:
         load = (None,) * 3
-    model = json.loads((ROOT / "models" / "default" / "minsheng.json").read_text(encoding="utf-8"))
+    model = json.loads(SHIPPED_MODEL_META.read_text(encoding="utf-8"))
     return {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
             "loadavg_at_start": [round(x, 2) for x in load if x is not None], "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "model_version": model["version"],
             "time": time.strftime("%Y-%m-%d %H:%M:%S %z")}
 
 
-def save(name: str, data: dict[str, Any]) -> Path:
+def provenance(model_version: str | None = None) -> dict[str, Any]:
+    """What a result was measured with: the model (default: the shipped one) and the git commit of the code,
+    flagged when the working tree had other changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        except OSError:
+            return ""
+
+    changed = git("status", "--porcelain", "--", ".", *(f":!{p}" for p in OUTPUTS))
+    version = model_version or json.loads(SHIPPED_MODEL_META.read_text(encoding="utf-8"))["version"]
+    return {"model_version": version, "git_commit": git("rev-parse", "HEAD") or None,
+            "uncommitted_changes": bool(changed), "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+
+
+def save(name: str, data: dict[str, Any], model_version: str | None = None) -> Path:
+    """Writes results/<name>.json, stamped with its provenance()."""
+    data["provenance"] = provenance(model_version)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return path
+
+
+def verdict(checks: dict[str, bool]) -> int:
+    """Prints each acceptance condition's result; the script's exit status: 1 when one failed."""
+    for k, ok in checks.items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {k}")
+    return 0 if all(checks.values()) else 1

@@ -3,6 +3,9 @@ reposts of one message: tunes minsheng.assist.similarity.SameIssueRule and write
 
     .venv/bin/python bench/hot_issues.py [--model DIR_OR_TAG] [--out bench/hot_issues.md]
 
+Writes its figures to bench/results/hot_issues.json and renders the .md from them (bench/report.py). Exits 1 when
+the shipped DEFAULT_RULE's group precision or recall on the test half is below its floor (bench/conditions.py).
+
 Two measures, each on a held-out half (groups split by id parity; the thresholds are tuned on the other half):
 - pairs: same group = the same issue; a shared specific place (street, estate, village...) but another group =
   not the same issue (the hard case: different problems in the same street);
@@ -17,12 +20,14 @@ import argparse
 import hashlib
 import itertools
 import json
+import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-from common import CACHE, ROOT, Classifier, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
+from common import CACHE, ROOT, Classifier, embed_cached, publish, read  # noqa: I001  (common puts the repo on sys.path)
+from conditions import hot_issues_checks
+from report import render_hot_issues
 
 from minsheng.assist.similarity import (
     DEFAULT_RULE,
@@ -167,7 +172,7 @@ def tune(half: Half) -> tuple[SameIssueRule, dict]:
     return best
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="model folder or store tag (default: models/default)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "hot_issues.md"))
@@ -187,7 +192,10 @@ def main() -> None:
                                                                    1.01, 1.0),
              "places + words, vectors barely (both cosines at 0.60)": SameIssueRule(
                  FLOOR, DEFAULT_RULE.repost_words, FLOOR, DEFAULT_RULE.similar_words)}
-    write_report(Path(args.out), clf, halves, tuned, tuned_scores, rules, time.perf_counter() - started)
+    data = figures(halves, tuned, tuned_scores, rules)
+    data.update(model_version=clf.version, runtime_s=round(time.perf_counter() - started))
+    data["checks"] = hot_issues_checks(data["shipped"]["groups"]["precision"], data["shipped"]["groups"]["recall"])
+    return publish("hot_issues", data, render_hot_issues, args.out, clf.version)
 
 
 def best_vectors_only(half: Half) -> SameIssueRule:
@@ -196,102 +204,38 @@ def best_vectors_only(half: Half) -> SameIssueRule:
     return max(rules, key=lambda r: f_half(half.cluster_scores(r)))
 
 
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def as_dict(rule: SameIssueRule) -> dict[str, float]:
+    return {k: float(getattr(rule, k)) for k in ("repost", "repost_words", "similar", "similar_words")}
 
 
-def write_report(out: Path, clf, halves, tuned, tuned_scores, rules, runtime) -> None:
+def floats(scores: dict) -> dict:
+    return {k: float(v) if isinstance(v, (float, np.floating)) else int(v) for k, v in scores.items()}
+
+
+def figures(halves: dict[str, Half], tuned, tuned_scores, rules) -> dict:
+    """Everything bench/hot_issues.md shows (bench/report.py renders it), as plain JSON."""
     test = halves["test"]
-    rows = []
-    for name, rule in rules.items():
-        p, c = test.pair_scores(rule), test.cluster_scores(rule)
-        rows.append(f"| {name} | {rule.repost:g} / {rule.repost_words:g} | {rule.similar:g} / {rule.similar_words:g} | "
-                    f"{pct(p['precision'])} | {pct(p['recall'])} | {pct(c['precision'])} | {pct(c['recall'])} | "
-                    f"{c['groups']} |")
-    p = test.pair_scores(DEFAULT_RULE)
-    c = test.cluster_scores(DEFAULT_RULE)
-    wrong = test.wrong_joins(DEFAULT_RULE)
     rng = np.random.default_rng(13)
     a, b = rng.integers(0, len(test.rows), (2, 200_000))
     random_sims = np.einsum("ij,ij->i", test.vectors[a], test.vectors[b])[a != b]
     spread = np.percentile(random_sims, [50, 99])
-    audited = [(a, b, s, w, AUDIT.get((a, b)) or AUDIT.get((b, a))) for a, b, s, w in wrong]
-    judged = [x for x in audited if x[4]]
-    reposts = sum(x[4] == "same" for x in judged)
-    read_by = ", read and judged by a person" if judged else ""
     inputs = dict(zip(test.frame["id"], test.frame["input"]))
-    listing = "\n".join(f"| {a} / {b} | {s:.3f} | {w:.2f} | {v or 'not read'} | {inputs[a][:40]} / {inputs[b][:40]} |"
-                        for a, b, s, w, v in audited)
-    text = f"""# Hot issues: grouping quality
-
-Regenerate: `.venv/bin/python bench/hot_issues.py` (writes this file; embeddings and text features cached in
-`build/bench/`; this run took {runtime:.0f} s). Model: `{clf.version}`.
-
-## The labeled sample
-
-data/domain/train.csv ({sum(len(h.rows) for h in halves.values()):,} messages) has a `group` column joining reposts
-of one message (the same or edited text, title-only and full copies, follow-ups). Split by group id parity into a
-tuning half and a test half ({len(halves['tune'].rows):,} / {len(test.rows):,} messages). Labeled pairs of the test
-half:
-
-- **same issue**: every pair of messages of one group: {p['pos']} pairs;
-- **not the same issue**: every pair of messages of different groups that name the same specific place (a street,
-  estate, village, building; not a city, district or province such as A市, A3区, 北京): {p['neg']:,} pairs, the
-  hard negatives (different problems in the same street).
-
-Features, as the service computes them on submit (`minsheng.assist.similarity`, `minsheng/assist/hot_issues.py`), on the PII-masked
-title + text: the cosine similarity of the encoder's sentence vectors; the places; the *problem words* (the 20
-jieba TF-IDF keywords minus place names and masked codes) and their Jaccard overlap.
-
-The rule (`SameIssueRule`): never when the two name different districts or different specific places; otherwise
-the same issue if cosine ≥ *repost* and word overlap ≥ *repost words* (a repost, edited or not), or cosine ≥
-*similar* with a shared specific place and word overlap ≥ *similar words* (the same problem at the same place).
-Tuned on the tuning half for the best F0.5 of the groups (precision weighs twice: a wrongly joined ticket gets
-another citizen's reply when the group is resolved at once): the repost branch over {len(GRID_COSINE)} × {len(GRID_REPOST_WORDS)}
-thresholds, then the same-place branch over {len(GRID_COSINE)} × {len(GRID_SIMILAR_WORDS)}. Tuned here:
-`{tuned}` (tuning half: group precision {pct(tuned_scores['precision'])}, recall {pct(tuned_scores['recall'])}).
-
-## Results on the test half
-
-*pairs*: the rule as a classifier of the labeled pairs above. *groups*: all {len(test.rows):,} test messages
-streamed in file order through the service's procedure (a message joins the group of the most similar earlier
-message that satisfies the rule, else starts one); precision = share of the message pairs put into one group that
-carry one label, recall = share of the labeled same-issue pairs put into one group.
-
-| rule | repost: cosine / words | similar: cosine / words | pair precision | pair recall | group precision | group recall | groups formed |
-|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
-
-**Shipped (`DEFAULT_RULE = {DEFAULT_RULE}`): group precision {pct(c['precision'])}, recall {pct(c['recall'])}**
-({c['correct']} of {c['gold']} labeled same-issue pairs joined, {c['predicted'] - c['correct']} joined pairs with
-different labels, largest group {c['largest']}); on the labeled pairs precision {pct(p['precision'])}, recall
-{pct(p['recall'])} ({p['fp']} of {p['neg']:,} same-place pairs of different groups joined).
-
-## The joins the labels call wrong, read one by one
-
-Every pair of test messages the shipped rule puts into one group although their labels differ{read_by}: *same* = the same problem at the same place (a repost the labels missed, or the
-same complaint by another citizen); *different* = a real error (unsure cases count as errors).
-{f"Of {len(judged)} read, {reposts} are the same issue: the labels miss them. Counting those as correct, group precision is **{pct((c['correct'] + reposts) / max(c['predicted'], 1))}**; the {pct(c['precision'])} above is a lower bound." if judged else ""}
-
-| ids | cosine | words | judged | messages (start) |
-|---|---|---|---|---|
-{listing}
-
-## Reading these figures
-
-- The labels join reposts only, and not all of them; some groups also hold unrelated messages (a gold pair with
-  cosine 0.11 exists), which no rule should join: recall cannot reach 100%.
-- Same-topic complaints written independently by different citizens are not labeled here; the same-place branch
-  is what groups them, and it is tuned strict because the labels count such joins as errors.
-- Vectors alone cannot tell a repost from another message on the same topic: the classifier's encoder is tuned
-  to domains and pulls a domain's messages together (two random test messages have a median cosine of
-  {spread[0]:.2f}; 1% of random pairs exceed {spread[1]:.2f}). The problem words and the places do the separating;
-  the vectors keep the words from matching across topics.
-- The cosine thresholds belong to this model's vector space. After a new model is promoted, re-run this script
-  (and `minsheng cases build`, which re-embeds the open grouped tickets) and update DEFAULT_RULE.
-"""
-    out.write_text(text, encoding="utf-8")
-    print(text)
+    wrong = [{"ids": [a, b], "cosine": round(s, 4), "words": round(w, 4),
+              "judged": AUDIT.get((a, b)) or AUDIT.get((b, a)), "starts": [inputs[a][:40], inputs[b][:40]]}
+             for a, b, s, w in test.wrong_joins(DEFAULT_RULE)]
+    return {
+        "messages": sum(len(h.rows) for h in halves.values()),
+        "tune_messages": len(halves["tune"].rows), "test_messages": len(test.rows),
+        "grid": {"cosine": len(GRID_COSINE), "repost_words": len(GRID_REPOST_WORDS),
+                 "similar_words": len(GRID_SIMILAR_WORDS)},
+        "tuned": {"rule": as_dict(tuned), "tuning_half": floats(tuned_scores)},
+        "rules": [{"name": name, "rule": as_dict(rule), "pairs": floats(test.pair_scores(rule)),
+                   "groups": floats(test.cluster_scores(rule))} for name, rule in rules.items()],
+        "shipped": {"rule": as_dict(DEFAULT_RULE), "pairs": floats(test.pair_scores(DEFAULT_RULE)),
+                    "groups": floats(test.cluster_scores(DEFAULT_RULE))},
+        "wrong_joins": wrong,
+        "random_pair_cosine": {"p50": round(float(spread[0]), 4), "p99": round(float(spread[1]), 4)},
+    }
 
 
 # (id, id) -> "same" / "different": read by a person (the titles and texts in data/domain/train.csv). Unsure cases
@@ -320,4 +264,4 @@ AUDIT: dict[tuple[str, str], str] = {
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,6 +3,10 @@ case base's size and at 100 times that? Writes bench/similar_cases.md.
 
     .venv/bin/python bench/similar_cases.py [--model DIR_OR_TAG] [--out bench/similar_cases.md]
 
+Writes its figures to bench/results/similar_cases.json and renders the .md from them (bench/report.py). Exits 1
+when, as served, the most similar case shares the query's domain less often than the floor, or a search over the
+real case base passes the latency budget (bench/conditions.py).
+
 Vectors: Classifier.embed of the model (default: the shipped models/default), as the service computes them.
 Embeddings are cached in build/bench/<model version>/ (first run: about 30 minutes on 2 busy cores; then under a
 minute).
@@ -12,13 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
-from common import ROOT, Classifier, domains_cached, embed_cached, read  # noqa: I001  (common puts the repo on sys.path)
+from common import ROOT, Classifier, domains_cached, embed_cached, publish, read  # noqa: I001  (common puts the repo on sys.path)
+from conditions import SIMILAR_CASES_LATENCY_BUDGET_MS, similar_cases_checks
+from report import render_similar_cases
 from threadpoolctl import threadpool_limits
 
 from minsheng.assist.similarity import top_k
@@ -26,7 +32,6 @@ from minsheng.model.registry import SHIPPED_MODEL, model_dir
 
 K = 5
 QUERIES = 300  # latency samples per size
-LATENCY_BUDGET_MS = 50  # what a ticket page may spend on the search
 
 
 def agreement(query_domains: list[str], base_domains: np.ndarray, sims: np.ndarray,
@@ -77,7 +82,7 @@ def latencies(sizes: list[int], dim: int, rng: np.random.Generator, queries: int
             for n, m, t in zip(sizes, matrices, times)]
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="model folder or store tag (default: models/default)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "similar_cases.md"))
@@ -125,80 +130,17 @@ def main() -> None:
     sizes = [len(cases), 10 * len(cases), 100 * len(cases)]
     load = os.getloadavg()[0]
     lat = latencies(sizes, dim, rng)
-    lat[0]["load"] = (load + os.getloadavg()[0]) / 2
-    per_row_us = (lat[-1]["p95"] / lat[-1]["n"]) * 1000
-    budget_rows = int(LATENCY_BUDGET_MS * 1000 / per_row_us)
-    write_report(Path(args.out), clf, results, lat, dim, len(base_vectors), budget_rows, torch_threads, embed_ms,
-                 time.perf_counter() - started)
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def write_report(out: Path, clf, results, lat, dim, base_size, budget_rows, threads, embed_ms, runtime) -> None:
-    rows = []
-    labels = {"citizen/dev": "citizen/dev (15 domains) vs citizen/train + domain/train",
-              "domain/dev": "domain/dev (7 domains) vs citizen/train + domain/train",
-              "served": "citizen/dev vs data/cases (as served; case domains predicted)"}
-    for name, r in results.items():
-        rows.append(f"| {labels[name]} | {r['n']} | {pct(r['top1'])} | {pct(r['top5_any'])} | {pct(r['top5_share'])} | "
-                    f"{pct(r['top5_vote'])} | {pct(r['classifier']) if 'classifier' in r else '—'} | {pct(r['chance'])} |")
-    lat_rows = [f"| {x['n']:,} | {'real size (data/cases)' if i == 0 else f'{10 ** i}× (random unit vectors)'} | "
-                f"{x['p50']:.2f} | {x['p95']:.2f} | {x['mb']:.0f} |" for i, x in enumerate(lat)]
-    big = lat[-1]
-    text = f"""# Similar past cases: domain agreement and search latency
-
-Regenerate: `.venv/bin/python bench/similar_cases.py` (writes this file; embeddings cached in `build/bench/`).
-Model: `{clf.version}` ({clf.meta.get('base_model', '?')}), {dim}-dimensional L2-normalised mean-pooled vectors of
-the classifier's own encoder (`Classifier.embed`, as `Tagger.embed` serves them). Machine: {platform.machine()},
-{threads} torch threads; this run took {runtime:.0f} s.
-
-## Does the most similar past case share the domain?
-
-Each held-out message is a query; its top-5 cases by cosine similarity are compared with the query's labeled
-domain. *top-1*: the most similar case has the query's domain; *top-5 any*: at least one of the five has;
-*top-5 share*: the share of the five that have; *top-5 vote*: the most common domain among the five is the
-query's. *classifier*: the classifier's own accuracy on the same queries; *chance*: a random case's agreement.
-The labeled case base holds {base_size:,} messages (citizen/train 1,900 + domain/train 10,310).
-
-| queries vs case base | n | top-1 | top-5 any | top-5 share | top-5 vote | classifier | chance |
-|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
-
-The last row is what an official sees: the real case base (data/cases/replies.csv, {lat[0]['n']:,} messages with
-replies), whose domains are the classifier's predictions (the file has no labels), queried with citizen/dev.
-{results['served']['own']} citizen/dev messages are themselves in data/cases: their own case is left out.
-
-## Search latency (brute force, numpy float32 matmul + argpartition, one query, one BLAS thread)
-
-Measured while other work shared the 2 cores (load average {lat[0]['load']:.1f}): the p95 carries that noise.
-
-| cases | | p50 ms | p95 ms | matrix MB |
-|---|---|---|---|---|
-{chr(10).join(lat_rows)}
-
-The search is linear in the case base: about {big['p50'] / big['n'] * 1e6:.0f} ns per case at the median on one core
-({big['p95'] / big['n'] * 1e6:.0f} ns at p95), so a {LATENCY_BUDGET_MS} ms p95 search budget holds about
-{budget_rows // 1000 * 1000:,} cases, and memory grows by
-{dim * 4 / 1024:.0f} KB per case (per replica: each holds its own matrix).
-
-## Decision: no vector index now
-
-- The case base is {lat[0]['n']:,} replies plus the tickets resolved here. At that size a search takes
-  {lat[0]['p50']:.2f} ms (p95 {lat[0]['p95']:.2f} ms) and the matrix {lat[0]['mb']:.0f} MB; even at 100× ({big['n']:,}
-  cases) it is {big['p50']:.0f} ms p50 / {big['p95']:.0f} ms p95 and {big['mb']:.0f} MB. Exact search, no recall lost, nothing to tune or rebuild, works the same on SQLite and
-  PostgreSQL: brute force is the right choice now.
-- An index (pgvector HNSW on PostgreSQL, or FAISS IVF/HNSW in the service) becomes necessary at about
-  {budget_rows // 1000 * 1000:,} cases, where one search passes {LATENCY_BUDGET_MS} ms at p95, or earlier where memory
-  binds: around a million cases the matrix takes {1_000_000 * dim * 4 / 2**30:.1f} GB in every replica (float16
-  would halve it). Measured on one core of a busy 2-core machine: BLAS threads on free cores make it faster.
-- The route's other cost is embedding the ticket (one encoder pass, as the Tagger does it): {embed_ms[0]:.0f} ms p50 /
-  {embed_ms[1]:.0f} ms p95 here, more than the search itself up to about {int(embed_ms[0] * 1e6 / (big['p50'] / big['n'] * 1e6)) // 1000 * 1000:,} cases.
-"""
-    out.write_text(text, encoding="utf-8")
-    print(text)
+    data = {"model_version": clf.version, "base_model": clf.meta.get("base_model", "?"), "dim": int(dim),
+            "machine": platform.machine(), "torch_threads": torch_threads, "case_base_labeled": len(base_vectors),
+            "agreement": {name: {k: float(v) if isinstance(v, (float, np.floating)) else int(v) for k, v in r.items()}
+                          for name, r in results.items()},
+            "latency": lat, "latency_loadavg": round((load + os.getloadavg()[0]) / 2, 2),
+            "latency_budget_ms": SIMILAR_CASES_LATENCY_BUDGET_MS,
+            "embed_ms": {"p50": round(float(embed_ms[0]), 1), "p95": round(float(embed_ms[1]), 1)},
+            "runtime_s": round(time.perf_counter() - started)}
+    data["checks"] = similar_cases_checks(data["agreement"]["served"]["top1"], lat[0]["p95"])
+    return publish("similar_cases", data, render_similar_cases, args.out, clf.version)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

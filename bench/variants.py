@@ -7,8 +7,8 @@ with fp32.
 
     .venv/bin/python bench/variants.py [--seconds 10]
 
-A variant is adoptable when it is faster and its domain macro-F1 is at most 0.5 point below fp32's.
-Writes bench/results/variants.json."""
+A variant is adoptable when it is faster and its domain macro-F1 is at most 0.5 point below fp32's. Exits 1 when
+dynamic int8, what the service runs, is not (bench/conditions.py). Writes bench/results/variants.json."""
 from __future__ import annotations
 
 import argparse
@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, load_classifier, machine, messages, model_inputs, save  # noqa: E402
-
-MAX_F1_DROP = 0.5  # points
+from conditions import variants_checks  # noqa: E402
+from harness import ROOT, load_classifier, machine, messages, model_inputs, save, verdict  # noqa: E402
 
 
 def rate(clf, texts, batch: int, seconds: float) -> float:
@@ -95,12 +94,13 @@ def main() -> int:
     v = data["variants"]
     speedup = v["int8 threads=2 batch=32"]["encoder_heads_msgs_per_s"] / v["fp32 threads=2 batch=32"]["encoder_heads_msgs_per_s"]
     data["int8_speedup"] = round(speedup, 2)
-    data["int8_adoptable"] = speedup > 1.05 and q["f1_change_points"] >= -MAX_F1_DROP
+    data["checks"] = variants_checks(q["f1_change_points"], data["int8_speedup"])
+    data["int8_adoptable"] = all(data["checks"].values())
     path = save("variants", data)
     print(f"int8: {speedup:.2f}x the fp32 rate, domain macro-F1 {q['f1_change_points']:+.2f} points, "
           f"{q['same_domain_as_fp32']}% same decisions -> {'adoptable' if data['int8_adoptable'] else 'not adopted'}")
     print(f"written {path}")
-    return 0
+    return verdict(data["checks"])
 
 
 if __name__ == "__main__":

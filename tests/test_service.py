@@ -165,3 +165,12 @@ def test_a_thank_you_message_reaches_the_department_as_praise(server):
     assert r.status_code == 200
     thanks = r.json()["results"][0]
     assert (thanks["sentiment"], thanks["appeal"], thanks["praise_cues"]) == ("正面", "表扬", ["感谢"])
+
+
+def test_an_id_beyond_the_id_columns_range_is_refused_not_a_database_error(srv):
+    with srv.client(srv.token("admin")) as c:
+        for method, path in [("GET", "/api/tickets/2147483648"), ("POST", "/api/tickets/9223372036854775806/claim"),
+                             ("GET", "/api/hot-issues/2147483648")]:
+            r = c.request(method, path)
+            assert r.status_code == 422, (path, r.status_code, r.text)
+            assert r.json()["problems"], r.text

@@ -11,7 +11,7 @@ from minsheng.core.text import MAX_TEXT_CHARS, normalize
 
 MAX_MESSAGES = 64
 # a row id in a path: beyond int64 SQLite raises OverflowError (a 500) where a 422 is the answer
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # the id columns are 32-bit INTEGER on PostgreSQL
 
 
 def _not_blank(value: str) -> str:

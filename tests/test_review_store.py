@@ -44,14 +44,15 @@ from minsheng.store import (
 LABELS = load_labels()
 
 
-def add_ticket(sessions, domain="城乡建设", urgent=False, triage=False, created_at=None, sentiment="负面"):
+def add_ticket(sessions, domain="城乡建设", urgent=False, triage=False, created_at=None, sentiment="负面",
+               text="小区夜间施工噪音扰民，电话13800138000"):
     route = LABELS.triage if triage else LABELS.routes[domain]
     prediction = {"model_version": "m-test", "label_version": LABELS.version, "domain": domain,
                   "domain_confidence": 0.3 if triage else 0.9, "sentiment": sentiment, "sentiment_confidence": 0.8,
                   "appeal": "投诉", "appeal_confidence": 0.7, "urgent": urgent, "urgent_confidence": 0.9 if urgent else 0.1,
                   "scores": {}}
     ticket, _ = create_ticket(
-        sessions, NewTicket(channel="12345", text="小区夜间施工噪音扰民，电话13800138000"), prediction,
+        sessions, NewTicket(channel="12345", text=text), prediction,
         Routing(route.queue, route.department, LABELS.priorities["urgent" if urgent else "default"], triage),
         Analysis(keywords=["施工", "噪音"], pii=[{"type": "PHONE", "start": 13, "end": 24}]), actor="intake:12345")
     if created_at is not None:

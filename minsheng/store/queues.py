@@ -220,10 +220,7 @@ def relabel(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, c
     if not wanted:
         raise Invalid("body", "give at least one of domain, sentiment, appeal, urgent")
     with sessions.begin() as session:
-        ticket = _locked(session, ticket_id, visible)
-        if ticket.status == "resolved":
-            raise Conflict("the ticket is resolved; reopen it first")
-        _check_claim(ticket, actor)
+        ticket = _labelable(session, ticket_id, actor, visible)
         current = _labels_of(ticket, labels)
         changed = {task: (current[task], after) for task, after in wanted.items() if after != current[task]}
         dest = labels.routes[wanted["domain"]] if "domain" in wanted else None
@@ -262,10 +259,7 @@ def confirm(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, t
     if not tasks:
         raise Invalid("tasks", f"give at least one of {', '.join(TASKS)}")
     with sessions.begin() as session:
-        ticket = _locked(session, ticket_id, visible)
-        if ticket.status == "resolved":
-            raise Conflict("the ticket is resolved; reopen it first")
-        _check_claim(ticket, actor)
+        ticket = _labelable(session, ticket_id, actor, visible)
         current = _labels_of(ticket, labels)
         verdicts = {h.task: h.after for h in session.scalars(
             select(HumanLabel).where(HumanLabel.ticket_id == ticket_id).order_by(HumanLabel.id))}
@@ -357,6 +351,15 @@ def _locked(session: Session, ticket_id: int, visible: Visible) -> Ticket:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(Ticket).where(Ticket.id == ticket_id).values(updated_at=utcnow()))
     return _visible(session.get(Ticket, ticket_id, with_for_update=True), ticket_id, visible)
+
+
+def _labelable(session: Session, ticket_id: int, actor: str, visible: Visible) -> Ticket:
+    """The ticket, locked, if `actor` may change or confirm its labels now: unresolved, not claimed by another."""
+    ticket = _locked(session, ticket_id, visible)
+    if ticket.status == "resolved":
+        raise Conflict("the ticket is resolved; reopen it first")
+    _check_claim(ticket, actor)
+    return ticket
 
 
 def _check_claim(ticket: Ticket, actor: str) -> None:

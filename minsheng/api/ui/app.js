@@ -208,7 +208,8 @@ async function showTicket(id, params) {
   const back = params.get("from") || t.queue;
   const act = async (path, body, done) => {
     try {
-      const result = await api(`/api/tickets/${id}/${path}`, body);
+      // every action is a POST: api() sends one only with a body (claim, unclaim and reopen take none)
+      const result = await api(`/api/tickets/${id}/${path}`, body || {});
       if (result.queue !== t.queue) {
         navigate(`#/queue/${back}`, `工单 #${id} 已改派至 ${result.department}`);
       } else {

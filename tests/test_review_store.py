@@ -288,7 +288,7 @@ def test_confirm_records_what_the_official_checked_once(sessions):
     with pytest.raises(Conflict, match="li"):
         confirm(sessions, LABELS, t, ["appeal"], "zhao", None)
     confirm(sessions, LABELS, t, ["appeal"], "li", None)  # the claimer may
-    assert human_labels(sessions, t)[3:] == [("appeal", "投诉", "投诉", "confirm", "li")]
+    assert human_labels(sessions, t)[4:] == [("appeal", "投诉", "投诉", "confirm", "li")]
 
 
 def test_release_and_assign_a_claim(sessions):

@@ -53,9 +53,11 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     if args.compare:
+        from minsheng.model.classifier import served_quantize
         from minsheng.training.compare import render_comparison, score
 
-        (current, labels), (candidate, _) = _load(args.compare[0]), _load(args.compare[1])
+        # as the promotion gate scores them: as served
+        (current, labels), (candidate, _) = (_load(ref, quantize=served_quantize()) for ref in args.compare)
         holdout = Path(args.holdout) if args.holdout else None
         n = args.benchmark_limit
         print(render_comparison(score(current, labels, holdout, n), score(candidate, labels, holdout, n)))

@@ -11,6 +11,8 @@ import datasets
 import pytest
 from sqlalchemy import select
 
+from minsheng.core.labels import TASKS
+from minsheng.model.classifier import SERVED_QUANTIZE
 from minsheng.store import ModelPromotion, make_engine, session_factory
 from tests.serving import ROOT, ServerProcess
 
@@ -46,7 +48,8 @@ def test_the_whole_loop(srv, tiny, tmp_path):
     admin, intake = srv.client(srv.token("admin")), srv.client(srv.token("intake"))
     tickets = [intake.post("/submit", json={"channel": "web", "title": t, "text": x}).json() for t, x in MESSAGES]
     ids = [t["ticket_id"] for t in tickets]
-    # officials correct three tickets (to labels other than the model's) and resolve two others unchanged
+    # officials correct three tickets (to labels other than the model's), confirm every label of a fourth, and
+    # resolve a fifth without looking at its labels
     corrected = {}
     for t in tickets[:3]:
         domain = next(d for d in ("政法", "民政", "教育文体") if d != t["domain"])
@@ -55,6 +58,7 @@ def test_the_whole_loop(srv, tiny, tmp_path):
         r = admin.post(f"/api/tickets/{t['ticket_id']}/relabel", json={"domain": domain, "sentiment": sentiment,
                                                                         "reason": "核实后更正"})
         assert r.status_code == 200, r.text
+    assert admin.post(f"/api/tickets/{ids[3]}/confirm", json={"tasks": list(TASKS)}).status_code == 200
     for ticket_id in ids[3:5]:
         assert admin.post(f"/api/tickets/{ticket_id}/resolve", json={"reply": "已转相关部门办理"}).status_code == 200
 
@@ -62,13 +66,13 @@ def test_the_whole_loop(srv, tiny, tmp_path):
     run = cli(srv, "export-labels", "--out", str(out))
     assert run.returncode == 0, run.stderr
     rows = [json.loads(x) for f in ("train.jsonl", "holdout.jsonl") for x in (out / f).read_text("utf-8").splitlines()]
-    assert sorted(r["ticket_id"] for r in rows) == sorted(ids[:5])  # the untouched sixth is not verified
+    assert sorted(r["ticket_id"] for r in rows) == sorted(ids[:4])  # resolving alone verifies nothing
     assert not any(re.search(r"138.?\d{4}", r["text"]) for r in rows)  # PII masked
     by_id = {r["ticket_id"]: r for r in rows}
     for ticket_id, (domain, sentiment) in corrected.items():
         assert (by_id[ticket_id]["domain"], by_id[ticket_id]["sentiment"]) == (domain, sentiment)
         assert by_id[ticket_id]["appeal"] == ""  # not verified: it does not teach the appeal head
-    assert by_id[ids[3]]["domain"] and by_id[ids[3]]["appeal"]  # a confirmation carries every label
+    assert all(by_id[ids[3]][t] for t in TASKS)  # the confirmed labels
     assert len(datasets.load_from_disk(str(out / "hf" / "train"))) == sum(r["split"] == "train" for r in rows)
 
     run = cli(srv, "train", "--data-dir", str(root / "data"), "--base-model", str(base), "--epochs", "1",
@@ -77,9 +81,11 @@ def test_the_whole_loop(srv, tiny, tmp_path):
     tag = re.search(r"stored as (\S+)", run.stdout).group(1)
     shipped = f"minsheng-classifier:{SHIPPED_VERSION}"
 
+    served = srv.env.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)  # int8 unless the environment says otherwise
     run = cli(srv, "evaluate", "--compare", shipped, tag, "--benchmark-limit", "40")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "overall" in run.stdout and "domain/dev" in run.stdout
+    assert run.stdout.startswith(f"current {SHIPPED_VERSION} ({served})  vs  candidate {tag.split(':')[1]} ({served})")
 
     # a random tiny model is far worse than the shipped one: refused, and the service keeps its model
     run = cli(srv, "promote", tag, "--benchmark-limit", "40", "--actor", "data-team")
@@ -117,10 +123,13 @@ def test_the_whole_loop(srv, tiny, tmp_path):
 
     engine = make_engine(srv.db_url)
     with session_factory(engine)() as s:
-        history = [(p.tag, p.accepted, p.forced, p.actor) for p in s.scalars(select(ModelPromotion).order_by(ModelPromotion.id))]
+        promotions = s.scalars(select(ModelPromotion).order_by(ModelPromotion.id)).all()
     engine.dispose()
-    assert history == [(tag, False, False, "data-team"), (tag, True, True, "data-team"),
-                       (shipped, True, False, "data-team")]
+    assert [(p.tag, p.accepted, p.forced, p.actor) for p in promotions] == [
+        (tag, False, False, "data-team"), (tag, True, True, "data-team"), (shipped, True, False, "data-team")]
+    # the gate scored both models as the service runs them
+    assert {(p.figures["current"]["quantize"], p.figures["candidate"]["quantize"]) for p in promotions} == {
+        (served, served)}
 
 
 def test_review_order_most_uncertain_first(srv):

@@ -67,7 +67,10 @@ def review_routes(ticket_id, queue):
             ("POST", f"/api/tickets/{ticket_id}/claim", None),
             ("POST", f"/api/tickets/{ticket_id}/relabel", {"sentiment": "中性", "reason": "x"}),
             ("POST", f"/api/tickets/{ticket_id}/resolve", {"reply": "已处理"}),
-            ("POST", f"/api/tickets/{ticket_id}/reopen", None)]
+            ("POST", f"/api/tickets/{ticket_id}/reopen", None),
+            ("POST", f"/api/tickets/{ticket_id}/confirm", {"tasks": ["domain"]}),
+            ("POST", f"/api/tickets/{ticket_id}/unclaim", None),
+            ("POST", f"/api/tickets/{ticket_id}/assign", {"to": "someone"})]
 
 
 def test_isolation_on_every_route_for_every_role(api):
@@ -151,7 +154,7 @@ def test_audit_trail_and_pii_masking(api):
     assert trail[0] == ("ticket.created", "intake:web")  # then the admin's routing relabel, if it changed anything
     assert trail[-3:] == [("ticket.claimed", api.names["urban"]), ("ticket.resolved", api.names["urban"]),
                           ("ticket.reopened", api.names["urban2"])]
-    assert {h["task"] for h in detail["human_labels"]} == {"domain", "sentiment", "appeal", "urgent"}
+    assert {h["kind"] for h in detail["human_labels"]} <= {"relabel"}  # resolving confirms nothing
     assert detail["status"] == "open" and detail["reply"] == "已报修，三日内修复。"
 
 
@@ -194,6 +197,47 @@ def test_claim_conflict_is_409(api):
     r = api("urban2", "POST", f"/api/tickets/{ticket_id}/claim")
     assert r.status_code == 409 and api.names["urban"] in r.json()["error"]
     assert api("urban2", "POST", f"/api/tickets/{ticket_id}/resolve", json={"reply": "x"}).status_code == 409
+
+
+def test_confirm_release_and_assign(api):
+    ticket_id = api.ticket_in(URBAN)
+    r = api("urban", "POST", f"/api/tickets/{ticket_id}/confirm", json={"tasks": ["sentiment", "appeal"]})
+    assert r.status_code == 200, r.text
+    detail = api("admin", "GET", f"/api/tickets/{ticket_id}").json()
+    confirmed = [(h["task"], h["after"], h["actor"]) for h in detail["human_labels"] if h["kind"] == "confirm"]
+    assert confirmed == [("sentiment", detail["sentiment"], api.names["urban"]),
+                         ("appeal", detail["appeal"], api.names["urban"])]
+    assert detail["history"][-1]["action"] == "ticket.confirmed"
+    for body in ({"tasks": []}, {"tasks": ["weather"]}, {"tasks": "domain"}, {}):
+        r = api("urban", "POST", f"/api/tickets/{ticket_id}/confirm", json=body)
+        assert r.status_code == 422 and r.json()["problems"][0]["field"].endswith("tasks"), (body, r.text)
+
+    assert api("urban", "POST", f"/api/tickets/{ticket_id}/claim").status_code == 200
+    r = api("urban2", "POST", f"/api/tickets/{ticket_id}/unclaim")
+    assert r.status_code == 409 and api.names["urban"] in r.json()["error"]
+    r = api("urban2", "POST", f"/api/tickets/{ticket_id}/assign", json={"to": api.names["urban2"]})
+    assert r.status_code == 403  # assigning is for admins
+    # the official leaves; the admin hands the ticket to a colleague of the queue, who reads it whole
+    r = api("admin", "POST", f"/api/tickets/{ticket_id}/assign", json={"to": api.names["env"]})
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "to"
+    r = api("admin", "POST", f"/api/tickets/{ticket_id}/assign", json={"to": api.names["urban2"]})
+    assert r.status_code == 200 and r.json()["claimed_by"] == api.names["urban2"]
+    assert PHONE in api("urban2", "GET", f"/api/tickets/{ticket_id}").json()["text"]
+    assert PHONE not in api("urban", "GET", f"/api/tickets/{ticket_id}").json()["text"]
+    r = api("urban2", "POST", f"/api/tickets/{ticket_id}/unclaim")  # one's own claim
+    assert r.status_code == 200 and (r.json()["status"], r.json()["claimed_by"]) == ("open", None)
+    assert api("admin", "POST", f"/api/tickets/{ticket_id}/unclaim").status_code == 409  # nothing to release
+    assert api("urban", "POST", f"/api/tickets/{ticket_id}/claim").status_code == 200
+    r = api("admin", "POST", f"/api/tickets/{ticket_id}/unclaim")
+    assert r.status_code == 200 and r.json()["status"] == "open"
+    history = api("admin", "GET", f"/api/tickets/{ticket_id}").json()["history"]
+    trail = [(h["action"], h["actor"], h["detail"]) for h in history]
+    assert trail[-5:] == [
+        ("ticket.claimed", api.names["urban"], {}),
+        ("ticket.assigned", api.names["admin"], {"from": api.names["urban"], "to": api.names["urban2"]}),
+        ("ticket.unclaimed", api.names["urban2"], {"from": api.names["urban2"]}),
+        ("ticket.claimed", api.names["urban"], {}),
+        ("ticket.unclaimed", api.names["admin"], {"from": api.names["urban"]})]
 
 
 def test_bad_requests_are_clear_4xx(api):

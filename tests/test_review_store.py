@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from minsheng.core.labels import load_labels
 from minsheng.store import (
+    CONFIRMED,
     LOCAL_TZ,
     Analysis,
     AuditEvent,
@@ -23,8 +24,10 @@ from minsheng.store import (
     User,
     UserError,
     analytics,
+    assign,
     authenticate,
     claim,
+    confirm,
     create_ticket,
     create_user,
     list_tickets,
@@ -35,19 +38,21 @@ from minsheng.store import (
     resolve,
     revoke_user,
     ticket_detail,
+    unclaim,
 )
 
 LABELS = load_labels()
 
 
-def add_ticket(sessions, domain="城乡建设", urgent=False, triage=False, created_at=None, sentiment="负面"):
+def add_ticket(sessions, domain="城乡建设", urgent=False, triage=False, created_at=None, sentiment="负面",
+               text="小区夜间施工噪音扰民，电话13800138000"):
     route = LABELS.triage if triage else LABELS.routes[domain]
     prediction = {"model_version": "m-test", "label_version": LABELS.version, "domain": domain,
                   "domain_confidence": 0.3 if triage else 0.9, "sentiment": sentiment, "sentiment_confidence": 0.8,
                   "appeal": "投诉", "appeal_confidence": 0.7, "urgent": urgent, "urgent_confidence": 0.9 if urgent else 0.1,
                   "scores": {}}
     ticket, _ = create_ticket(
-        sessions, NewTicket(channel="12345", text="小区夜间施工噪音扰民，电话13800138000"), prediction,
+        sessions, NewTicket(channel="12345", text=text), prediction,
         Routing(route.queue, route.department, LABELS.priorities["urgent" if urgent else "default"], triage),
         Analysis(keywords=["施工", "噪音"], pii=[{"type": "PHONE", "start": 13, "end": 24}]), actor="intake:12345")
     if created_at is not None:
@@ -225,33 +230,106 @@ def test_relabel_rejects_invalid_labels_and_changes_nothing(sessions):
     assert unchanged["queue"] == "urban" and len(events(sessions, t)) == 1
 
 
-def test_resolve_confirms_untouched_labels_and_reopen(sessions):
+def test_resolve_confirms_nothing_and_reopen(sessions):
     t = add_ticket(sessions)
     relabel(sessions, LABELS, t, Relabel("语气平和", sentiment="中性"), "wang", None)
     out = resolve(sessions, LABELS, t, "已联系施工方停工整改。", "wang", None)
     assert (out["status"], out["claimed_by"], out["reply"]) == ("resolved", "wang", "已联系施工方停工整改。")
     assert out["resolved_at"] is not None
-    assert human_labels(sessions, t) == [
-        ("sentiment", "负面", "中性", "relabel", "wang"), ("domain", "城乡建设", "城乡建设", "confirm", "wang"),
-        ("appeal", "投诉", "投诉", "confirm", "wang"), ("urgent", "否", "否", "confirm", "wang")]
+    # the untouched labels stay unverified: resolving says nothing about them
+    assert human_labels(sessions, t) == [("sentiment", "负面", "中性", "relabel", "wang")]
     with pytest.raises(Conflict):
         resolve(sessions, LABELS, t, "again", "wang", None)
     with pytest.raises(Conflict):
         relabel(sessions, LABELS, t, Relabel("x", sentiment="正面"), "wang", None)
+    with pytest.raises(Conflict, match="reopen"):
+        confirm(sessions, LABELS, t, ["domain"], "wang", None)
     reopened = reopen(sessions, t, "zhao", None)
     assert (reopened["status"], reopened["claimed_by"], reopened["resolved_at"]) == ("open", None, None)
     with pytest.raises(Conflict):
         reopen(sessions, t, "zhao", None)
     resolve(sessions, LABELS, t, "复查后已处理。", "zhao", None)
-    assert len(human_labels(sessions, t)) == 4  # every task has a person's label already
+    assert len(human_labels(sessions, t)) == 1
     assert [(actor, action) for actor, action, _ in events(sessions, t)] == [
         ("intake:12345", "ticket.created"), ("wang", "ticket.relabeled"), ("wang", "ticket.resolved"),
         ("zhao", "ticket.reopened"), ("zhao", "ticket.resolved")]
-    assert events(sessions, t)[2][2] == {"reply_chars": 11, "confirmed": ["domain", "appeal", "urgent"]}
+    assert events(sessions, t)[2][2] == {"reply_chars": 11}
     with sessions() as session:
         detail = ticket_detail(session, LABELS, t, None)
     assert [h["action"] for h in detail["history"]][-1] == "ticket.resolved"
-    assert len(detail["human_labels"]) == 4
+    assert len(detail["human_labels"]) == 1
+
+
+def test_confirm_records_what_the_official_checked_once(sessions):
+    t = add_ticket(sessions, urgent=True)
+    relabel(sessions, LABELS, t, Relabel("语气平和", sentiment="中性"), "wang", None)
+    out = confirm(sessions, LABELS, t, ["urgent", "domain", "sentiment"], "wang", {"urban"})
+    assert (out["status"], out["domain"]) == ("open", "城乡建设")
+    # sentiment holds wang's own relabel already: confirming it adds nothing
+    assert human_labels(sessions, t)[1:] == [("domain", "城乡建设", "城乡建设", "confirm", "wang"),
+                                             ("urgent", "是", "是", "confirm", "wang")]
+    with sessions() as session:
+        assert {h.reason for h in session.scalars(select(HumanLabel).where(HumanLabel.kind == "confirm"))} == {
+            CONFIRMED}
+    assert events(sessions, t)[-1] == ("wang", "ticket.confirmed", {"confirmed": {"domain": "城乡建设", "urgent": "是"}})
+    confirm(sessions, LABELS, t, ["domain"], "li", None)  # confirmed already: no row, no event
+    assert len(human_labels(sessions, t)) == 3 and len(events(sessions, t)) == 3
+    # a relabel after a confirmation is the verdict that counts, and already a person's: nothing to confirm
+    relabel(sessions, LABELS, t, Relabel("实为环保", domain="环境保护"), "wang", None)
+    confirm(sessions, LABELS, t, ["domain"], "li", {"environment"})
+    assert human_labels(sessions, t)[-1] == ("domain", "城乡建设", "环境保护", "relabel", "wang")
+    for tasks in ([], ["domain", "weather"]):
+        with pytest.raises(Invalid) as bad:
+            confirm(sessions, LABELS, t, tasks, "li", None)
+        assert bad.value.field == "tasks"
+    with pytest.raises(NotVisible):
+        confirm(sessions, LABELS, t, ["appeal"], "wang", {"urban"})
+    claim(sessions, t, "li", None)
+    with pytest.raises(Conflict, match="li"):
+        confirm(sessions, LABELS, t, ["appeal"], "zhao", None)
+    confirm(sessions, LABELS, t, ["appeal"], "li", None)  # the claimer may
+    assert human_labels(sessions, t)[4:] == [("appeal", "投诉", "投诉", "confirm", "li")]
+
+
+def test_release_and_assign_a_claim(sessions):
+    for name, role, queues in [("wang", "official", ["urban"]), ("li", "official", ["urban", "land"]),
+                               ("zhao", "official", ["environment"]), ("hotline", "intake", []),
+                               ("root", "admin", [])]:
+        create_user(sessions, LABELS, name, role, queues)
+    t = add_ticket(sessions)
+    with pytest.raises(Conflict, match="open"):
+        unclaim(sessions, t, "wang", {"urban"})
+    claim(sessions, t, "wang", {"urban"})
+    with pytest.raises(Conflict, match="wang"):  # an official releases only their own claim
+        unclaim(sessions, t, "li", {"urban"})
+    assert unclaim(sessions, t, "wang", {"urban"})["status"] == "open"
+    claim(sessions, t, "wang", {"urban"})
+    revoke_user(sessions, "wang")  # wang leaves with the ticket claimed: an admin releases it
+    with pytest.raises(NotVisible):
+        unclaim(sessions, t, "zhao", {"environment"}, anyones=True)
+    out = unclaim(sessions, t, "root", None, anyones=True)
+    assert (out["status"], out["claimed_by"], out["claimed_at"]) == ("open", None, None)
+    claim(sessions, t, "li", None)
+    for assignee, problem in [("wang", "no active official"), ("nobody", "no active official"),
+                              ("hotline", "no active official"), ("zhao", "may not read queue 'urban'")]:
+        with pytest.raises(Invalid, match=problem) as bad:
+            assign(sessions, t, assignee, "root", None)
+        assert bad.value.field == "to"
+    create_user(sessions, LABELS, "wang", "official", ["urban"])  # a new token for wang, who came back
+    out = assign(sessions, t, "wang", "root", None)
+    assert (out["status"], out["claimed_by"]) == ("claimed", "wang")
+    assign(sessions, t, "wang", "root", None)  # to its holder: no change, no event
+    resolve(sessions, LABELS, t, "已处理。", "wang", {"urban"})  # the assignee can finish it
+    with pytest.raises(Conflict, match="reopen"):
+        assign(sessions, t, "li", "root", None)
+    with pytest.raises(Conflict, match="resolved"):
+        unclaim(sessions, t, "root", None, anyones=True)
+    reopen(sessions, t, "root", None)
+    assert assign(sessions, t, "root", "root", None)["claimed_by"] == "root"  # open → an admin takes it
+    assert [(a, e, d) for a, e, d in events(sessions, t) if e in ("ticket.unclaimed", "ticket.assigned")] == [
+        ("wang", "ticket.unclaimed", {"from": "wang"}), ("root", "ticket.unclaimed", {"from": "wang"}),
+        ("root", "ticket.assigned", {"from": "li", "to": "wang"}),
+        ("root", "ticket.assigned", {"from": None, "to": "root"})]
 
 
 def test_analytics_per_week_and_sentiment_share(sessions):

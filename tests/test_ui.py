@@ -47,3 +47,45 @@ def test_sign_in_open_queue_relabel_and_see_ticket_leave(server, signed_in, tmp_
     page.wait_for_selector("#chart-sentiment svg rect")
     page.screenshot(path=out / "analytics.png", full_page=True)
     assert errors == []
+
+
+def test_confirm_labels_and_an_admin_reassigns_a_claim(server, signed_in, tmp_path):
+    out = Path(os.environ.get("MINSHENG_TEST_OUTPUT", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    api = Api(server)
+    ticket_id = api.ticket_in(URBAN)
+    page, errors = signed_in(server.url, api.tokens["urban"])
+    page.wait_for_selector(".queue-card")
+    page.goto(f"{server.url}/ui/#/ticket/{ticket_id}")
+    page.wait_for_selector("form#confirm")
+    assert page.locator("form#assign").count() == 0  # assigning is for admins
+    page.check("form#confirm input[value=sentiment]")  # ticket_in's relabel set domain and urgent
+    page.check("form#confirm input[value=appeal]")
+    page.screenshot(path=out / "confirm.png")
+    page.click("form#confirm button[type=submit]")
+    page.wait_for_selector("#notice:not([hidden])")
+    assert "已确认标签" in page.inner_text("#notice")
+    page.wait_for_selector(".history li:has-text('确认标签')")
+    assert "（已核实）" in page.inner_text("form#confirm label:has(input[value=sentiment])")
+    page.click("#claim")
+    page.wait_for_selector("#unclaim")  # one's own claim can be released
+
+    page.click("#sign-out")
+    page.fill("#token", api.tokens["admin"])
+    page.click("button[type=submit]")
+    page.wait_for_selector(".queue-card")
+    page.goto(f"{server.url}/ui/#/ticket/{ticket_id}")
+    page.wait_for_selector("form#assign")
+    page.fill("form#assign input[name=to]", api.names["urban2"])
+    page.click("form#assign button[type=submit]")
+    page.wait_for_selector(f"#notice:has-text('已指派给 {api.names['urban2']}')")
+    page.wait_for_selector(f"dd:has-text('处理中 · {api.names['urban2']}')")
+    page.screenshot(path=out / "assigned.png")
+    page.click("#unclaim")
+    page.wait_for_selector("#notice:has-text('已释放认领')")
+    page.wait_for_selector("#claim")
+    detail = api("admin", "GET", f"/api/tickets/{ticket_id}").json()
+    assert [(h["task"], h["kind"], h["actor"]) for h in detail["human_labels"] if h["kind"] == "confirm"] == [
+        ("sentiment", "confirm", api.names["urban"]), ("appeal", "confirm", api.names["urban"])]
+    assert [h["action"] for h in detail["history"]][-3:] == ["ticket.claimed", "ticket.assigned", "ticket.unclaimed"]
+    assert errors == []

@@ -3,6 +3,7 @@ calibrated, saved as one folder. `predict` is what the service, the batch comman
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,12 @@ from minsheng.model.tfidf import TfidfHeads
 META_FILE, WEIGHTS_FILE, TFIDF_FILE = "minsheng.json", "model.safetensors", "tfidf.npz"
 QUANTIZATIONS = ("int8", "off")
 SERVED_QUANTIZE = "int8"  # what the service loads unless MINSHENG_QUANTIZE says otherwise (reports/evaluation.md)
+
+
+def served_quantize() -> str:
+    """How the model service loads a model: MINSHENG_QUANTIZE, else SERVED_QUANTIZE. Whatever judges a model
+    for serving (the promotion gate) loads it so too."""
+    return os.environ.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)
 
 
 def quantize_int8(encoder: MultiHeadEncoder) -> MultiHeadEncoder:

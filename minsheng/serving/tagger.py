@@ -28,14 +28,14 @@ class Tagger:
     def __init__(self) -> None:
         # the model code (transformers, scikit-learn) is imported here, in the model worker only: BentoML's
         # supervisor and the HTTP worker import this module too (importing minsheng.serving.service: 14.3 s -> 11.4 s)
-        from minsheng.model.classifier import SERVED_QUANTIZE
+        from minsheng.model.classifier import served_quantize
 
         engine = make_engine()
         migrate(engine)  # at head already when started by `minsheng serve`; a bare `bentoml serve` may need it
         self.sessions = session_factory(engine)
         # one core is left to the entry worker (HTTP, spaCy): a torch thread team stalls when a core is taken
         self.threads = int(os.environ.get("MINSHENG_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
-        self.quantize = os.environ.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)
+        self.quantize = served_quantize()
         self._reload_lock = threading.Lock()
         self.tag, self.classifier = self._load_wanted()
         self._batches = GreedyBatcher(self._answer, max_batch_size=32, max_queued=256)

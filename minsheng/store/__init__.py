@@ -21,6 +21,7 @@ from .models import (
 )
 from .promotions import production_tag, promotion_history, record_promotion
 from .queues import (
+                     CONFIRMED,
                      LOCAL_TZ,
                      Conflict,
                      Invalid,
@@ -30,13 +31,16 @@ from .queues import (
                      ReviewError,
                      TicketFilter,
                      analytics,
+                     assign,
                      claim,
+                     confirm,
                      list_tickets,
                      queue_summaries,
                      relabel,
                      reopen,
                      resolve,
                      ticket_detail,
+                     unclaim,
 )
 from .tickets import (
                      Analysis,
@@ -53,6 +57,7 @@ from .users import (
                      ROLES,
                      Principal,
                      UserError,
+                     active_principal,
                      authenticate,
                      create_user,
                      hash_token,
@@ -62,6 +67,7 @@ from .users import (
 
 __all__ = [
     "Analysis",
+    "CONFIRMED",
     "AuditEvent",
     "Base",
     "Conflict",
@@ -89,9 +95,12 @@ __all__ = [
     "User",
     "UserError",
     "alembic_config",
+    "active_principal",
     "analytics",
+    "assign",
     "authenticate",
     "claim",
+    "confirm",
     "count_tickets",
     "create_ticket",
     "create_user",
@@ -113,4 +122,5 @@ __all__ = [
     "session_factory",
     "ticket_detail",
     "ticket_to_dict",
+    "unclaim",
 ]

@@ -1,6 +1,6 @@
 """Hot issues: groups of tickets raising the same issue. Which group a new ticket joins is decided by the service
 (assist/hot_issues.py, on its vectors); here: membership, the ranked list, one group's tickets, and resolving a
-group with one reply, ticket by ticket through queues.resolve (so each gets its audit event and labels)."""
+group with one reply, ticket by ticket through queues.resolve (so each gets its audit event; no label is confirmed)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -171,7 +171,7 @@ def hot_issue_detail(session: Session, issue_id: int, visible: Visible,
 def resolve_hot_issue(sessions: sessionmaker[Session], labels: LabelSet, issue_id: int, reply: str, actor: str,
                       visible: Visible) -> dict[str, Any]:
     """One reply to every unresolved ticket of the issue in the caller's queues, each resolved on its own by
-    queues.resolve (its audit event, its confirmed labels). Tickets another official has claimed are skipped and
+    queues.resolve (its audit event; one reply confirms no label). Tickets another official has claimed are skipped and
     reported, not taken over. A "hot_issue.resolved" audit event lists what was done."""
     if not reply.strip():
         raise Invalid("reply", "must not be empty")

@@ -1,4 +1,5 @@
-"""Department work queues: list, claim, relabel, resolve and reopen tickets, and count them for analytics.
+"""Department work queues: list, claim, release, assign, relabel, confirm, resolve and reopen tickets, and count
+them for analytics.
 
 Every state change writes its AuditEvent in the same transaction. `visible` is the set of queue ids the caller may
 see (None: all); it is checked inside the transaction that changes the ticket, so a ticket relabeled away in the
@@ -19,8 +20,12 @@ from minsheng.core.labels import TASKS, LabelSet
 
 from .models import AuditEvent, HumanLabel, Prediction, Ticket, utcnow
 from .tickets import ticket_to_dict
+from .users import active_principal
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the hotline's days and weeks
+# The reason recorded with an explicit confirmation. Confirmations that resolve wrote for every untouched label
+# (before confirming was an action of its own) have none: nobody looked at them, and export leaves them out.
+CONFIRMED = "确认无误"
 STATUSES = ("open", "claimed", "resolved")
 Visible = Collection[str] | None
 
@@ -163,6 +168,45 @@ def claim(sessions: sessionmaker[Session], ticket_id: int, actor: str, visible: 
         return ticket_to_dict(ticket)
 
 
+def unclaim(sessions: sessionmaker[Session], ticket_id: int, actor: str, visible: Visible,
+            anyones: bool = False) -> dict[str, Any]:
+    """claimed → open, for another official to take: one's own claim, or with `anyones` (admins) anybody's, e.g.
+    the claim of an official who left."""
+    with sessions.begin() as session:
+        ticket = _locked(session, ticket_id, visible)
+        if ticket.status != "claimed":
+            raise Conflict(f"only a claimed ticket can be released; this one is {ticket.status}")
+        if not anyones:
+            _check_claim(ticket, actor)
+        previous = ticket.claimed_by
+        ticket.status, ticket.claimed_by, ticket.claimed_at = "open", None, None
+        session.add(AuditEvent(ticket_id=ticket_id, actor=actor, action="ticket.unclaimed",
+                               detail={"from": previous}))
+        return ticket_to_dict(ticket)
+
+
+def assign(sessions: sessionmaker[Session], ticket_id: int, assignee: str, actor: str,
+           visible: Visible) -> dict[str, Any]:
+    """An open or claimed ticket becomes claimed by `assignee`, an active official who may read its queue (or an
+    admin), whoever held it before. Assigning it to its holder changes nothing."""
+    with sessions.begin() as session:
+        ticket = _locked(session, ticket_id, visible)
+        if ticket.status == "resolved":
+            raise Conflict("the ticket is resolved; reopen it first")
+        user = active_principal(session, assignee)
+        if user is None or user.role not in ("official", "admin"):
+            raise Invalid("to", f"no active official {assignee!r}")
+        if not user.may_see(ticket.queue):
+            raise Invalid("to", f"{assignee} may not read queue {ticket.queue!r}")
+        if ticket.status == "claimed" and ticket.claimed_by == assignee:
+            return ticket_to_dict(ticket)
+        previous = ticket.claimed_by
+        ticket.status, ticket.claimed_by, ticket.claimed_at = "claimed", assignee, utcnow()
+        session.add(AuditEvent(ticket_id=ticket_id, actor=actor, action="ticket.assigned",
+                               detail={"from": previous, "to": assignee}))
+        return ticket_to_dict(ticket)
+
+
 def relabel(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, change: Relabel, actor: str,
             visible: Visible) -> dict[str, Any]:
     """Sets the given labels. Each changed one becomes a "relabel" HumanLabel; a domain moves the ticket to that
@@ -177,10 +221,7 @@ def relabel(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, c
     if not wanted:
         raise Invalid("body", "give at least one of domain, sentiment, appeal, urgent")
     with sessions.begin() as session:
-        ticket = _locked(session, ticket_id, visible)
-        if ticket.status == "resolved":
-            raise Conflict("the ticket is resolved; reopen it first")
-        _check_claim(ticket, actor)
+        ticket = _labelable(session, ticket_id, actor, visible)
         current = _labels_of(ticket, labels)
         changed = {task: (current[task], after) for task, after in wanted.items() if after != current[task]}
         dest = labels.routes[wanted["domain"]] if "domain" in wanted else None
@@ -208,10 +249,35 @@ def relabel(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, c
         return ticket_to_dict(ticket)
 
 
+def confirm(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, tasks: Collection[str], actor: str,
+            visible: Visible) -> dict[str, Any]:
+    """The caller looked at these tasks' current labels and says they are right: each becomes a "confirm"
+    HumanLabel, which retraining learns from like a correction. A task whose latest human label already holds
+    its current value adds nothing (confirming twice is one confirmation)."""
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise Invalid("tasks", f"unknown task {', '.join(unknown)}; known: {', '.join(TASKS)}")
+    if not tasks:
+        raise Invalid("tasks", f"give at least one of {', '.join(TASKS)}")
+    with sessions.begin() as session:
+        ticket = _labelable(session, ticket_id, actor, visible)
+        current = _labels_of(ticket, labels)
+        verdicts = {h.task: h.after for h in session.scalars(
+            select(HumanLabel).where(HumanLabel.ticket_id == ticket_id).order_by(HumanLabel.id))}
+        confirmed = [task for task in TASKS if task in tasks and verdicts.get(task) != current[task]]
+        for task in confirmed:
+            session.add(HumanLabel(ticket_id=ticket_id, actor=actor, task=task, before=current[task],
+                                   after=current[task], reason=CONFIRMED, kind="confirm"))
+        if confirmed:
+            session.add(AuditEvent(ticket_id=ticket_id, actor=actor, action="ticket.confirmed",
+                                   detail={"confirmed": {task: current[task] for task in confirmed}}))
+        return ticket_to_dict(ticket)
+
+
 def resolve(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, reply: str, actor: str,
             visible: Visible) -> dict[str, Any]:
-    """Resolved with the reply. The labels no person has touched are recorded as confirmed ("confirm"
-    HumanLabels), so confirmations feed retraining as well as corrections."""
+    """Resolved with the reply. Resolving confirms no label: an official answers the citizen without
+    necessarily checking the model's tags, so only `confirm` and `relabel` feed retraining."""
     if not reply.strip():
         raise Invalid("reply", "must not be empty")
     with sessions.begin() as session:
@@ -219,18 +285,12 @@ def resolve(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, r
         if ticket.status == "resolved":
             raise Conflict("the ticket is already resolved")
         _check_claim(ticket, actor)
-        touched = set(session.scalars(select(HumanLabel.task).where(HumanLabel.ticket_id == ticket_id)))
-        confirmed = [task for task in TASKS if task not in touched]
-        current = _labels_of(ticket, labels)
-        for task in confirmed:
-            session.add(HumanLabel(ticket_id=ticket_id, actor=actor, task=task, before=current[task],
-                                   after=current[task], kind="confirm"))
         ticket.status, ticket.reply, ticket.resolved_at = "resolved", reply, utcnow()
         if ticket.claimed_by is None:
             ticket.claimed_by, ticket.claimed_at = actor, ticket.resolved_at
         # the reply's length only: audit details carry no free text, which may quote the citizen
         session.add(AuditEvent(ticket_id=ticket_id, actor=actor, action="ticket.resolved",
-                               detail={"reply_chars": len(reply), "confirmed": confirmed}))
+                               detail={"reply_chars": len(reply)}))
         return ticket_to_dict(ticket)
 
 
@@ -292,6 +352,15 @@ def _locked(session: Session, ticket_id: int, visible: Visible) -> Ticket:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(Ticket).where(Ticket.id == ticket_id).values(updated_at=utcnow()))
     return _visible(session.get(Ticket, ticket_id, with_for_update=True), ticket_id, visible)
+
+
+def _labelable(session: Session, ticket_id: int, actor: str, visible: Visible) -> Ticket:
+    """The ticket, locked, if `actor` may change or confirm its labels now: unresolved, not claimed by another."""
+    ticket = _locked(session, ticket_id, visible)
+    if ticket.status == "resolved":
+        raise Conflict("the ticket is resolved; reopen it first")
+    _check_claim(ticket, actor)
+    return ticket
 
 
 def _check_claim(ticket: Ticket, actor: str) -> None:

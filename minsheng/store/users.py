@@ -88,7 +88,17 @@ def authenticate(session: Session, token: str) -> Principal | None:
     user = session.scalars(
         select(User).where(User.token_hash == hash_token(token), User.revoked_at.is_(None))
     ).one_or_none()
-    return None if user is None else Principal(user.name, user.role, frozenset(user.departments))
+    return None if user is None else _principal(user)
+
+
+def active_principal(session: Session, name: str) -> Principal | None:
+    """The active user called `name` as a principal (e.g. someone a ticket is assigned to), or None."""
+    user = _active(session, name)
+    return None if user is None else _principal(user)
+
+
+def _principal(user: User) -> Principal:
+    return Principal(user.name, user.role, frozenset(user.departments))
 
 
 def _active(session: Session, name: str) -> User | None:

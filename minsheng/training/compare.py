@@ -35,7 +35,7 @@ def score(clf: Classifier, labels: LabelSet, holdout: Path | None = None, limit:
     y = {t: np.asarray(v) for t, v in label_ids(bench, labels).items()}
     source = np.asarray(bench["source"])
     names = {t: list(labels.values[t]) for t in TASKS}
-    out: dict = {"version": clf.version, "slices": {}}
+    out: dict = {"version": clf.version, "quantize": clf.quantize, "slices": {}}
     for slice_name, src in (("domain/dev", "domain"), ("citizen/dev", "citizen"), ("human/holdout", "human")):
         for task in TASKS:
             rows = (source == src) & (y[task] != -100)
@@ -71,7 +71,8 @@ def decide(current: dict, candidate: dict, tolerance: float) -> Decision:
 
 
 def render_comparison(current: dict, candidate: dict) -> str:
-    lines = [f"current {current['version']}  vs  candidate {candidate['version']}", "",
+    lines = [f"current {current['version']} ({current['quantize']})  vs  candidate {candidate['version']} "
+             f"({candidate['quantize']})", "",
              f"{'slice':<14} {'head':<10} {'metric':<12} {'current':>8} {'candidate':>9} {'change':>8}"]
     for s, tasks in candidate["slices"].items():
         for t, m in tasks.items():

@@ -1,10 +1,11 @@
-"""`minsheng promote TAG`: make a model the production one only if the fixed benchmark says it is not worse."""
+"""`minsheng promote TAG`: make a model the production one only if the fixed benchmark says it is not worse.
+Both models are scored as the service would run them (served_quantize: int8 by default), not as trained."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from minsheng.core.labels import LabelSet
-from minsheng.model.classifier import Classifier
+from minsheng.model.classifier import Classifier, served_quantize
 from minsheng.model.registry import resolve
 from minsheng.store import production_tag, record_promotion
 from minsheng.training.compare import Decision, decide, render_comparison, score
@@ -15,8 +16,9 @@ def promote(sessions, labels: LabelSet, tag: str, actor: str, tolerance: float =
     with sessions() as session:
         current_tag = production_tag(session)
     current_model, candidate_model = resolve(current_tag), resolve(tag)
-    current = score(Classifier.load(current_model.path), labels, holdout, limit)
-    candidate = score(Classifier.load(candidate_model.path), labels, holdout, limit)
+    quantize = served_quantize()
+    current = score(Classifier.load(current_model.path, quantize=quantize), labels, holdout, limit)
+    candidate = score(Classifier.load(candidate_model.path, quantize=quantize), labels, holdout, limit)
     decision = decide(current, candidate, tolerance)
     accepted = decision.accepted or force
     record_promotion(sessions, str(candidate_model.tag), str(current_model.tag), accepted, force and not

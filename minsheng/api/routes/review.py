@@ -15,9 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
-from minsheng.api.auth import may_see_pii, principal, reviewer
+from minsheng.api.auth import may_see_pii, principal, require, reviewer
 from minsheng.api.schemas import RowId, Strict
-from minsheng.core.labels import LabelSet
+from minsheng.core.labels import TASKS, LabelSet
 from minsheng.core.nlp import find_pii, mask_pii
 from minsheng.core.text import normalize
 from minsheng.store import (
@@ -30,13 +30,16 @@ from minsheng.store import (
     Relabel,
     TicketFilter,
     analytics,
+    assign,
     claim,
+    confirm,
     list_tickets,
     queue_summaries,
     relabel,
     reopen,
     resolve,
     ticket_detail,
+    unclaim,
 )
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
@@ -73,6 +76,7 @@ def _labels(request: Request) -> LabelSet:
 
 
 Reviewer = Annotated[Principal, Depends(reviewer)]
+Admin = Annotated[Principal, Depends(require("admin"))]
 Sessions = Annotated[sessionmaker[Session], Depends(_sessions)]
 Labels = Annotated[LabelSet, Depends(_labels)]
 
@@ -87,6 +91,15 @@ class RelabelRequest(Strict):
 
 class ResolveRequest(Strict):
     reply: str = Field(min_length=1, max_length=5000)
+
+
+class ConfirmRequest(Strict):
+    tasks: list[str] = Field(min_length=1, max_length=len(TASKS),
+                             description=f"the tasks whose current labels the caller checked: {', '.join(TASKS)}")
+
+
+class AssignRequest(Strict):
+    to: str = Field(min_length=1, max_length=100, description="an active official of the ticket's queue, or an admin")
 
 
 def _shown(ticket: dict[str, Any], caller: Principal) -> dict[str, Any]:
@@ -163,6 +176,25 @@ def ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions, labels: Label
 @router.post("/api/tickets/{ticket_id}/claim")
 def claim_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     return _shown(claim(sessions, ticket_id, caller.name, caller.queues), caller)
+
+
+@router.post("/api/tickets/{ticket_id}/unclaim")
+def unclaim_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
+    """Release a claim: one's own, or (admins) anyone's, e.g. of an official who left."""
+    return _shown(unclaim(sessions, ticket_id, caller.name, caller.queues, anyones=caller.role == "admin"), caller)
+
+
+@router.post("/api/tickets/{ticket_id}/assign")
+def assign_ticket(ticket_id: RowId, body: AssignRequest, caller: Admin, sessions: Sessions) -> dict[str, Any]:
+    """(admin) Give the ticket to an official of its queue, whoever holds it now."""
+    return _shown(assign(sessions, ticket_id, body.to, caller.name, caller.queues), caller)
+
+
+@router.post("/api/tickets/{ticket_id}/confirm")
+def confirm_labels(ticket_id: RowId, body: ConfirmRequest, caller: Reviewer, sessions: Sessions,
+                   labels: Labels) -> dict[str, Any]:
+    """Confirm that the current labels of the given tasks are right: they teach the next model."""
+    return _shown(confirm(sessions, labels, ticket_id, body.tasks, caller.name, caller.queues), caller)
 
 
 @router.post("/api/tickets/{ticket_id}/relabel")

@@ -6,7 +6,8 @@ const TOKEN_KEY = "minsheng.token";
 const STATUS = { open: "待处理", claimed: "处理中", resolved: "已办结" };
 const ACTION = {
   "ticket.created": "受理入库", "ticket.claimed": "认领", "ticket.relabeled": "改标",
-  "ticket.resolved": "办结", "ticket.reopened": "重新打开",
+  "ticket.resolved": "办结", "ticket.reopened": "重新打开", "ticket.confirmed": "确认标签",
+  "ticket.unclaimed": "释放认领", "ticket.assigned": "指派",
 };
 const TASK = { domain: "领域", sentiment: "情感", appeal: "诉求类型", urgent: "加急" };
 const MASK = { PHONE: "手机号", LANDLINE: "固话", EMAIL: "邮箱", ID_NUMBER: "身份证号", BANK_CARD: "银行卡号", PLATE: "车牌" };
@@ -195,6 +196,9 @@ function historyLine(e) {
   if (d.to_queue && d.to_queue !== d.from_queue) changes.push(`转至 ${labels.queues[d.to_queue] || d.to_queue}`);
   if (e.action === "ticket.created") changes.push(`分至 ${labels.queues[d.queue] || d.queue}`);
   if (d.reply_chars) changes.push(`答复 ${d.reply_chars} 字`);
+  for (const [task, value] of Object.entries(d.confirmed || {})) changes.push(`${TASK[task]}：${value}`);
+  if (e.action === "ticket.unclaimed") changes.push(`原承办人 ${d.from}`);
+  if (e.action === "ticket.assigned") changes.push(`${d.from || "无"} → ${d.to}`);
   return h("li", {}, h("span", { class: "muted" }, time(e.created_at)), ` ${e.actor} `,
     h("b", {}, ACTION[e.action] || e.action), changes.length ? `：${changes.join("，")}` : "");
 }
@@ -204,7 +208,8 @@ async function showTicket(id, params) {
   const back = params.get("from") || t.queue;
   const act = async (path, body, done) => {
     try {
-      const result = await api(`/api/tickets/${id}/${path}`, body);
+      // every action is a POST: api() sends one only with a body (claim, unclaim and reopen take none)
+      const result = await api(`/api/tickets/${id}/${path}`, body || {});
       if (result.queue !== t.queue) {
         navigate(`#/queue/${back}`, `工单 #${id} 已改派至 ${result.department}`);
       } else {
@@ -229,7 +234,23 @@ async function showTicket(id, params) {
     event.preventDefault();
     act("resolve", { reply: new FormData(event.target).get("reply") }, "已办结");
   };
+  const confirm = (event) => {
+    event.preventDefault();
+    const tasks = new FormData(event.target).getAll("tasks");
+    if (!tasks.length) return showNotice("请勾选核对无误的标签", true);
+    act("confirm", { tasks }, "已确认标签");
+  };
+  const assign = (event) => {
+    event.preventDefault();
+    const to = new FormData(event.target).get("to").trim();
+    act("assign", { to }, `已指派给 ${to}`);
+  };
+  // the latest person's verdict per task: what retraining learns from this ticket
+  const verified = Object.fromEntries(t.human_labels.map((l) => [l.task, l.after]));
+  const current = { domain: t.domain, sentiment: t.sentiment, appeal: t.appeal,
+    urgent: labels.values.urgent[Number(t.urgent)] };
   const open = t.status !== "resolved";
+  const admin = me.role === "admin";
   const meta = [
     ["所属部门", `${t.department}（${t.queue}）`], ["状态", STATUS[t.status] + (t.claimed_by ? ` · ${t.claimed_by}` : "")],
     ["来源渠道", t.channel], ["受理时间", time(t.created_at)], ["来件时间", time(t.received_at)],
@@ -252,8 +273,20 @@ async function showTicket(id, params) {
     h("aside", { class: "side" },
       h("div", { class: "panel" }, h("h2", {}, "办理"),
         t.status === "open" && h("button", { id: "claim", onclick: () => act("claim", undefined, "已认领") }, "认领工单"),
-        t.status === "claimed" && h("span", { class: "muted" }, `由 ${t.claimed_by} 承办中`),
-        !open && h("button", { id: "reopen", class: "secondary", onclick: () => act("reopen", undefined, "已重新打开") }, "重新打开")),
+        t.status === "claimed" && h("span", { class: "muted" }, `由 ${t.claimed_by} 承办中 `),
+        t.status === "claimed" && (admin || t.claimed_by === me.name) &&
+          h("button", { id: "unclaim", class: "secondary", onclick: () => act("unclaim", undefined, "已释放认领") }, "释放认领"),
+        !open && h("button", { id: "reopen", class: "secondary", onclick: () => act("reopen", undefined, "已重新打开") }, "重新打开"),
+        open && admin && h("form", { id: "assign", onsubmit: assign, style: "margin-top:10px" },
+          h("label", {}, "指派给"), h("input", { name: "to", required: true, maxlength: 100, placeholder: "本队列办理人员的用户名" }),
+          h("button", { class: "full secondary", type: "submit" }, "指派"))),
+      open && h("div", { class: "panel" }, h("h2", {}, "确认标签"),
+        h("form", { id: "confirm", onsubmit: confirm },
+          h("p", { class: "full muted" }, "勾选核对无误的标签：确认与改标会用于模型再训练；办结本身不算确认。"),
+          Object.entries(TASK).map(([task, name]) => h("label", { class: "full check" },
+            h("input", { type: "checkbox", name: "tasks", value: task }), ` ${name}：${current[task]}`,
+            verified[task] === current[task] && h("span", { class: "muted" }, "（已核实）"))),
+          h("button", { class: "full", type: "submit" }, "确认所选标签"))),
       open && h("div", { class: "panel" }, h("h2", {}, "改标 / 改派"),
         h("form", { id: "relabel", onsubmit: relabel },
           h("label", {}, "领域"), select("domain", labels.values.domain.map((d) => [d, `${d}（${labels.queues[labels.routes[d]]}）`]), t.domain),

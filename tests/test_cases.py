@@ -45,7 +45,7 @@ def clf():
 
 
 def embedder(clf):
-    return lambda texts: (clf.version, clf.embed(texts))
+    return lambda texts: (clf.embedding, clf.embed(texts))
 
 
 def prediction(domain="城乡建设"):
@@ -93,7 +93,7 @@ def test_build_is_idempotent_masks_pii_and_reembeds_for_another_model(sessions, 
     assert set(rows) == {"C-1", "C-2", "C-3", "C-4"}
     assert PHONE not in rows["C-2"].text and "[PHONE]" in rows["C-2"].text
     for row in rows.values():
-        assert row.source == "replies" and row.model_version == clf.version and row.ticket_id is None
+        assert row.source == "replies" and row.model_version == clf.embedding and row.ticket_id is None
         assert row.domain in LABELS.domains and 0 < row.domain_confidence <= 1
         assert (row.queue, row.department) == (LABELS.routes[row.domain].queue, LABELS.routes[row.domain].department)
         vector = np.frombuffer(row.vector, dtype=np.float32)
@@ -109,14 +109,14 @@ def test_build_is_idempotent_masks_pii_and_reembeds_for_another_model(sessions, 
     assert third["embedded"] == 1
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(CaseEntry)) == 4
-        assert case_count(s, clf.version) == 4
+        assert case_count(s, clf.embedding) == 4
 
 
 def test_index_finds_the_matching_case_and_follows_the_store(sessions, clf, tmp_path):
     build_case_base(sessions, clf, LABELS, replies_csv(tmp_path / "r.csv", CASES), progress=False)
     index = CaseIndex(sessions)
     query = clf.embed(["老板拖欠工资好几个月了，一直不发，我们怎么讨薪？"])[0]
-    hits = index.search(query, clf.version, 4)
+    hits = index.search(query, clf.embedding, 4)
     with sessions() as s:
         by_id = {c.id: c.source_id for c in s.scalars(select(CaseEntry))}
     assert [by_id[i] for i, _ in hits][0] == "C-1"
@@ -127,7 +127,7 @@ def test_index_finds_the_matching_case_and_follows_the_store(sessions, clf, tmp_
     ticket = new_ticket(sessions, "单位拖欠我两个月工资，老板说没钱发，电话" + PHONE, domain=LABOUR)
     resolved = resolve(sessions, LABELS, ticket["id"], "已联系用人单位，工资已全部结清。", "admin", None)
     [case_id] = add_resolved_tickets(sessions, [resolved], embedder(clf), index)
-    assert len(index) == 5 and case_id in [i for i, _ in index.search(query, clf.version, 2)]
+    assert len(index) == 5 and case_id in [i for i, _ in index.search(query, clf.embedding, 2)]
     with sessions() as s:
         case = s.get(CaseEntry, case_id)
         assert (case.source, case.ticket_id, case.domain, case.domain_confidence) == ("ticket", ticket["id"], LABOUR, None)
@@ -139,16 +139,16 @@ def test_index_finds_the_matching_case_and_follows_the_store(sessions, clf, tmp_
 
     # rows written by another process (e.g. `minsheng cases build` for the model) are picked up by the next search
     other = CaseIndex(sessions)
-    other.search(query, clf.version, 1)
+    other.search(query, clf.embedding, 1)
     build_case_base(sessions, clf, LABELS, replies_csv(tmp_path / "more.csv", [("C-9", "", POLLUTION, "已查处。")]),
                     progress=False)
-    assert len(other.search(query, clf.version, 10)) == 6
+    assert len(other.search(query, clf.embedding, 10)) == 6
     # the ticket's case goes with the ticket
     with sessions.begin() as s:
         s.execute(delete(Ticket).where(Ticket.id == ticket["id"]))
     with sessions() as s:
         assert s.get(CaseEntry, case_id) is None
-    assert len(CaseIndex(sessions).search(query, clf.version, 10)) == 5
+    assert len(CaseIndex(sessions).search(query, clf.embedding, 10)) == 5
 
 
 # --- against the real service ------------------------------------------------------------------------------------
@@ -158,13 +158,14 @@ def api(server):
 
     api = Api(server)
     # the case base of the server's database, built by the CLI with the model the server runs
-    version = api("admin", "GET", "/info").json()["model_version"]
+    info = api("admin", "GET", "/info").json()
+    version = info["model_version"]
     env = dict(server.env)
     done = subprocess.run([sys.executable, "-m", "minsheng.cli", "cases", "build", "--limit", "400",
                            "--model", f"minsheng-classifier:{version}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"case base for model {version}: 400 cases" in done.stdout
+    assert f"case base for model {version} ({info['quantize']}): 400 cases" in done.stdout
     yield api
     api.client.close()
     api.engine.dispose()

@@ -76,7 +76,7 @@ def submit(sessions, index, clf, title, text, queue="urban"):
                   "appeal_confidence": 0.7, "urgent": False, "urgent_confidence": 0.1, "scores": {}}
     ticket, _ = create_ticket(sessions, NewTicket(channel="web", text=text, title=title), prediction,
                               Routing(queue=queue, department=route.department), Analysis(pii=pii), actor="intake")
-    return ticket, index.assign(ticket, clf.embed([ticket_input(ticket)])[0], clf.version)
+    return ticket, index.assign(ticket, clf.embed([ticket_input(ticket)])[0], clf.embedding)
 
 
 def test_reposts_form_one_group_and_other_problems_in_the_same_street_do_not(sessions, clf):
@@ -155,7 +155,7 @@ def test_list_per_department_and_overall_ranked_by_size_and_growth(sessions, clf
 def test_resolving_a_group_records_every_ticket(sessions, clf):
     index = HotIssueIndex(sessions)
     tickets = [submit(sessions, index, clf, t, x)[0] for t, x in REPOSTS]
-    issue = index.assign(tickets[0], clf.embed([ticket_input(tickets[0])])[0], clf.version)  # already grouped
+    issue = index.assign(tickets[0], clf.embed([ticket_input(tickets[0])])[0], clf.embedding)  # already grouped
     taken = tickets[2]["id"]
     claim(sessions, taken, "official-b", {"urban"})
     reply = "经核查，桂花路与枫林路交叉口路灯线路老化，已于今日更换，恢复照明。"

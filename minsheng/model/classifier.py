@@ -15,12 +15,11 @@ from safetensors.torch import load_file, save_file
 from minsheng.core.labels import TASKS, LabelSet
 from minsheng.core.nlp import masked_input
 from minsheng.core.routing import Prediction
+from minsheng.model.embedding import QUANTIZATIONS, SERVED_QUANTIZE, embedding_id  # noqa: F401 (SERVED_QUANTIZE: re-exported)
 from minsheng.model.encoder import MultiHeadEncoder, load_tokenizer, token_ids
 from minsheng.model.tfidf import TfidfHeads
 
 META_FILE, WEIGHTS_FILE, TFIDF_FILE = "minsheng.json", "model.safetensors", "tfidf.npz"
-QUANTIZATIONS = ("int8", "off")
-SERVED_QUANTIZE = "int8"  # what the service loads unless MINSHENG_QUANTIZE says otherwise (reports/evaluation.md)
 
 
 def quantize_int8(encoder: MultiHeadEncoder) -> MultiHeadEncoder:
@@ -70,6 +69,11 @@ class Classifier:
     @property
     def version(self) -> str:
         return self.meta.get("version", "unversioned")
+
+    @property
+    def embedding(self) -> str:
+        """What this model's vectors are comparable by: version and quantization (model/embedding.py)."""
+        return embedding_id(self.version, self.quantize)
 
     # -- inference ---------------------------------------------------------------------------------------
     @torch.inference_mode()

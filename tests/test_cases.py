@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from minsheng.assist.cases import CaseIndex, add_resolved_tickets, build_case_base
+from minsheng.assist.cases import MIN_CAPACITY, CaseIndex, VectorMatrix, add_resolved_tickets, build_case_base
 from minsheng.core.labels import load_labels
 from minsheng.core.nlp import get_analyzer
 from minsheng.model.classifier import Classifier
@@ -26,6 +26,7 @@ from minsheng.store import (
     Routing,
     Ticket,
     create_ticket,
+    reopen,
     resolve,
 )
 from minsheng.store.cases import case_count
@@ -149,6 +150,39 @@ def test_index_finds_the_matching_case_and_follows_the_store(sessions, clf, tmp_
     with sessions() as s:
         assert s.get(CaseEntry, case_id) is None
     assert len(CaseIndex(sessions).search(query, clf.embedding, 10)) == 5
+
+
+def test_a_ticket_resolved_reopened_and_resolved_again_on_two_replicas_is_one_case(sessions, clf, tmp_path):
+    build_case_base(sessions, clf, LABELS, replies_csv(tmp_path / "r.csv", CASES[:2]), progress=False)
+    one, two = CaseIndex(sessions), CaseIndex(sessions)  # two replicas on one database
+    query = clf.embed([WAGES])[0]
+    ticket = new_ticket(sessions, WAGES, domain=LABOUR)
+    first = resolve(sessions, LABELS, ticket["id"], "已约谈企业。", "admin", None)
+    [case_id] = add_resolved_tickets(sessions, [first], embedder(clf), one)
+    reopen(sessions, ticket["id"], "admin", None)
+    again = resolve(sessions, LABELS, ticket["id"], "工资已补发。", "admin", None)
+    assert add_resolved_tickets(sessions, [again], embedder(clf), two) == [case_id]
+    for index in (one, two):
+        hits = index.search(query, clf.embedding, 10)
+        assert [i for i, _ in hits].count(case_id) == 1 and len(hits) == len(index) == 3
+    with sessions() as s:
+        assert case_count(s, clf.embedding) == 3 and s.get(CaseEntry, case_id).reply == "工资已补发。"
+
+
+def test_vector_matrix_keeps_ids_and_rows_together_and_its_capacity_bounded():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5000, 8)).astype(np.float32)
+    matrix = VectorMatrix("e", 8)
+    matrix.append(list(range(5000)), vectors)
+    assert len(matrix) == 5000 and matrix.capacity < 4 * 5000
+    gone = set(range(0, 5000, 3)) | set(range(4000, 5000))
+    matrix.remove(gone)
+    assert sorted(matrix.ids) == [i for i in range(5000) if i not in gone]
+    assert np.array_equal(matrix.matrix, vectors[matrix.ids])  # each id keeps its own vector
+    matrix.remove(set(range(5000)))
+    assert len(matrix) == 0 and matrix.capacity == MIN_CAPACITY
+    matrix.append([7], vectors[:1])
+    assert matrix.search(vectors[0], 1) == [(7, pytest.approx(float(vectors[0] @ vectors[0])))]
 
 
 # --- against the real service ------------------------------------------------------------------------------------

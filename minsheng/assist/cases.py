@@ -46,8 +46,8 @@ MIN_CAPACITY = 1024  # rows
 
 class VectorMatrix:
     """Row ids and unit vectors of one embedding, growing by appending (amortised: capacity doubles) and
-    shrinking by removing (capacity halves below a quarter used): capacity stays within 4x the rows (at least
-    MIN_CAPACITY)."""
+    shrinking by removing (below a quarter used, to twice the rows): capacity stays within 4x the rows, or
+    MIN_CAPACITY."""
 
     def __init__(self, embedding: str | None = None, dim: int = 0):
         self.embedding = embedding
@@ -82,7 +82,7 @@ class VectorMatrix:
             self._rows[position], self.ids[position] = self._rows[last], self.ids[last]
             self.ids.pop()
         if self.capacity > MIN_CAPACITY and len(self.ids) < self.capacity // 4:
-            self._resize(self.capacity // 2)
+            self._resize(2 * len(self.ids))
 
     def _resize(self, rows: int) -> None:
         resized = np.zeros((max(rows, MIN_CAPACITY), self._rows.shape[1]), dtype=DTYPE)

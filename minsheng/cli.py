@@ -149,7 +149,8 @@ def cmd_cases(args) -> int:
         counts = build_case_base(sessions, clf, labels, Path(args.file or REPLIES_CSV), args.limit)
     finally:
         engine.dispose()
-    print(f"case base for model {clf.version} ({clf.quantize}): {counts['cases']} cases from the file ({counts['embedded']} embedded, "
+    print(f"case base for model {clf.version} ({clf.quantize}): {counts['cases']} cases from the file "
+          f"({counts['embedded']} embedded, "
           f"{counts['unchanged']} unchanged), {counts['tickets']} resolved tickets added, "
           f"{counts['hot_issue_tickets']} open grouped tickets re-embedded")
     return 0

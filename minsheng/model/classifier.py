@@ -15,7 +15,11 @@ from safetensors.torch import load_file, save_file
 from minsheng.core.labels import TASKS, LabelSet
 from minsheng.core.nlp import masked_input
 from minsheng.core.routing import Prediction
-from minsheng.model.embedding import QUANTIZATIONS, SERVED_QUANTIZE, embedding_id  # noqa: F401 (SERVED_QUANTIZE: re-exported)
+from minsheng.model.embedding import (  # noqa: F401 (SERVED_QUANTIZE: re-exported for bench/)
+    QUANTIZATIONS,
+    SERVED_QUANTIZE,
+    embedding_id,
+)
 from minsheng.model.encoder import MultiHeadEncoder, load_tokenizer, token_ids
 from minsheng.model.tfidf import TfidfHeads
 

@@ -1,7 +1,7 @@
-"""Which sentence vectors are comparable: those of one model version under one quantization (dynamic int8 moves a
-vector by ~1% of its length from the fp32 one, as much as a paraphrase does). Stored vectors (case base, hot
-issues) carry this id, so vectors of another model or quantization are found and re-embedded, never compared.
-No torch here: the service's HTTP worker reads it too."""
+"""Which sentence vectors are comparable: those of one model version under one quantization (a dynamic int8
+vector is at cosine ~0.99 to the fp32 one, so a verbatim repost would not look verbatim). Stored vectors (case
+base, hot issues) carry this id, so vectors of another model or quantization are found and re-embedded, never
+compared. No torch here: the service's HTTP worker reads it too."""
 from __future__ import annotations
 
 import os

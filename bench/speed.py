@@ -41,7 +41,7 @@ from harness import (  # noqa: E402
     variant_name,
 )
 
-from minsheng.model.classifier import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
+from minsheng.model.embedding import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 TARGET_VS_PEER, TARGET_VS_BARE, TARGET_P50_MS = 3.0, 0.60, 25.0

@@ -21,7 +21,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conditions import variants_checks  # noqa: E402
-from harness import ROOT, load_classifier, machine, messages, model_inputs, save, verdict  # noqa: E402
+from harness import (  # noqa: E402
+    ROOT,
+    load_classifier,
+    machine,
+    messages,
+    model_inputs,
+    save,
+    verdict,
+)
 
 
 def rate(clf, texts, batch: int, seconds: float) -> float:

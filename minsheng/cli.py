@@ -53,7 +53,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     if args.compare:
-        from minsheng.model.classifier import served_quantize
+        from minsheng.model.embedding import served_quantize
         from minsheng.training.compare import render_comparison, score
 
         # as the promotion gate scores them: as served
@@ -62,7 +62,7 @@ def cmd_evaluate(args) -> int:
         n = args.benchmark_limit
         print(render_comparison(score(current, labels, holdout, n), score(candidate, labels, holdout, n)))
         return 0
-    from minsheng.model.classifier import SERVED_QUANTIZE
+    from minsheng.model.embedding import SERVED_QUANTIZE
     from minsheng.training.evaluate import evaluate
 
     clf, labels = _load(args.model)
@@ -143,14 +143,16 @@ def cmd_serve(args) -> int:
 
 def cmd_cases(args) -> int:
     from minsheng.assist.cases import REPLIES_CSV, build_case_base
+    from minsheng.model.embedding import served_quantize
 
-    clf, labels = _load(args.model)
+    clf, labels = _load(args.model, quantize=served_quantize())  # vectors as the service computes them
     engine, sessions = _database()
     try:
         counts = build_case_base(sessions, clf, labels, Path(args.file or REPLIES_CSV), args.limit)
     finally:
         engine.dispose()
-    print(f"case base for model {clf.version}: {counts['cases']} cases from the file ({counts['embedded']} embedded, "
+    print(f"case base for model {clf.version} ({clf.quantize}): {counts['cases']} cases from the file "
+          f"({counts['embedded']} embedded, "
           f"{counts['unchanged']} unchanged), {counts['tickets']} resolved tickets added, "
           f"{counts['hot_issue_tickets']} open grouped tickets re-embedded")
     return 0
@@ -268,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("cases", help="the case base of past replies for similar cases (database as for users)")
     cases = p.add_subparsers(dest="action", required=True)
-    c = cases.add_parser("build", help="embed data/cases (and resolved tickets) with the model; idempotent")
+    c = cases.add_parser("build", help="embed data/cases (and resolved tickets) with the model as served "
+                           "($MINSHENG_QUANTIZE); idempotent")
     c.add_argument("--file", help="CSV with id, title, text, reply, reply_time (default: data/cases/replies.csv)")
     c.add_argument("--limit", type=int, help="only the first N cases of the file")
     c.add_argument("--model", help=model_help)

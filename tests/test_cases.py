@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from minsheng.assist.cases import CaseIndex, add_resolved_tickets, build_case_base
+from minsheng.assist.cases import (
+    MIN_CAPACITY,
+    CaseIndex,
+    VectorMatrix,
+    add_resolved_tickets,
+    build_case_base,
+)
 from minsheng.core.labels import load_labels
 from minsheng.core.nlp import get_analyzer
 from minsheng.model.classifier import Classifier
@@ -26,6 +32,7 @@ from minsheng.store import (
     Routing,
     Ticket,
     create_ticket,
+    reopen,
     resolve,
 )
 from minsheng.store.cases import case_count
@@ -45,7 +52,7 @@ def clf():
 
 
 def embedder(clf):
-    return lambda texts: (clf.version, clf.embed(texts))
+    return lambda texts: (clf.embedding, clf.embed(texts))
 
 
 def prediction(domain="城乡建设"):
@@ -93,7 +100,7 @@ def test_build_is_idempotent_masks_pii_and_reembeds_for_another_model(sessions, 
     assert set(rows) == {"C-1", "C-2", "C-3", "C-4"}
     assert PHONE not in rows["C-2"].text and "[PHONE]" in rows["C-2"].text
     for row in rows.values():
-        assert row.source == "replies" and row.model_version == clf.version and row.ticket_id is None
+        assert row.source == "replies" and row.model_version == clf.embedding and row.ticket_id is None
         assert row.domain in LABELS.domains and 0 < row.domain_confidence <= 1
         assert (row.queue, row.department) == (LABELS.routes[row.domain].queue, LABELS.routes[row.domain].department)
         vector = np.frombuffer(row.vector, dtype=np.float32)
@@ -109,14 +116,14 @@ def test_build_is_idempotent_masks_pii_and_reembeds_for_another_model(sessions, 
     assert third["embedded"] == 1
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(CaseEntry)) == 4
-        assert case_count(s, clf.version) == 4
+        assert case_count(s, clf.embedding) == 4
 
 
 def test_index_finds_the_matching_case_and_follows_the_store(sessions, clf, tmp_path):
     build_case_base(sessions, clf, LABELS, replies_csv(tmp_path / "r.csv", CASES), progress=False)
     index = CaseIndex(sessions)
     query = clf.embed(["老板拖欠工资好几个月了，一直不发，我们怎么讨薪？"])[0]
-    hits = index.search(query, clf.version, 4)
+    hits = index.search(query, clf.embedding, 4)
     with sessions() as s:
         by_id = {c.id: c.source_id for c in s.scalars(select(CaseEntry))}
     assert [by_id[i] for i, _ in hits][0] == "C-1"
@@ -127,7 +134,7 @@ def test_index_finds_the_matching_case_and_follows_the_store(sessions, clf, tmp_
     ticket = new_ticket(sessions, "单位拖欠我两个月工资，老板说没钱发，电话" + PHONE, domain=LABOUR)
     resolved = resolve(sessions, LABELS, ticket["id"], "已联系用人单位，工资已全部结清。", "admin", None)
     [case_id] = add_resolved_tickets(sessions, [resolved], embedder(clf), index)
-    assert len(index) == 5 and case_id in [i for i, _ in index.search(query, clf.version, 2)]
+    assert len(index) == 5 and case_id in [i for i, _ in index.search(query, clf.embedding, 2)]
     with sessions() as s:
         case = s.get(CaseEntry, case_id)
         assert (case.source, case.ticket_id, case.domain, case.domain_confidence) == ("ticket", ticket["id"], LABOUR, None)
@@ -139,16 +146,49 @@ def test_index_finds_the_matching_case_and_follows_the_store(sessions, clf, tmp_
 
     # rows written by another process (e.g. `minsheng cases build` for the model) are picked up by the next search
     other = CaseIndex(sessions)
-    other.search(query, clf.version, 1)
+    other.search(query, clf.embedding, 1)
     build_case_base(sessions, clf, LABELS, replies_csv(tmp_path / "more.csv", [("C-9", "", POLLUTION, "已查处。")]),
                     progress=False)
-    assert len(other.search(query, clf.version, 10)) == 6
+    assert len(other.search(query, clf.embedding, 10)) == 6
     # the ticket's case goes with the ticket
     with sessions.begin() as s:
         s.execute(delete(Ticket).where(Ticket.id == ticket["id"]))
     with sessions() as s:
         assert s.get(CaseEntry, case_id) is None
-    assert len(CaseIndex(sessions).search(query, clf.version, 10)) == 5
+    assert len(CaseIndex(sessions).search(query, clf.embedding, 10)) == 5
+
+
+def test_a_ticket_resolved_reopened_and_resolved_again_on_two_replicas_is_one_case(sessions, clf, tmp_path):
+    build_case_base(sessions, clf, LABELS, replies_csv(tmp_path / "r.csv", CASES[:2]), progress=False)
+    one, two = CaseIndex(sessions), CaseIndex(sessions)  # two replicas on one database
+    query = clf.embed([WAGES])[0]
+    ticket = new_ticket(sessions, WAGES, domain=LABOUR)
+    first = resolve(sessions, LABELS, ticket["id"], "已约谈企业。", "admin", None)
+    [case_id] = add_resolved_tickets(sessions, [first], embedder(clf), one)
+    reopen(sessions, ticket["id"], "admin", None)
+    again = resolve(sessions, LABELS, ticket["id"], "工资已补发。", "admin", None)
+    assert add_resolved_tickets(sessions, [again], embedder(clf), two) == [case_id]
+    for index in (one, two):
+        hits = index.search(query, clf.embedding, 10)
+        assert [i for i, _ in hits].count(case_id) == 1 and len(hits) == len(index) == 3
+    with sessions() as s:
+        assert case_count(s, clf.embedding) == 3 and s.get(CaseEntry, case_id).reply == "工资已补发。"
+
+
+def test_vector_matrix_keeps_ids_and_rows_together_and_its_capacity_bounded():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5000, 8)).astype(np.float32)
+    matrix = VectorMatrix("e", 8)
+    matrix.append(list(range(5000)), vectors)
+    assert len(matrix) == 5000 and matrix.capacity < 4 * 5000
+    gone = set(range(0, 5000, 3)) | set(range(4000, 5000))
+    matrix.remove(gone)
+    assert sorted(matrix.ids) == [i for i in range(5000) if i not in gone]
+    assert np.array_equal(matrix.matrix, vectors[matrix.ids])  # each id keeps its own vector
+    matrix.remove(set(range(5000)))
+    assert len(matrix) == 0 and matrix.capacity == MIN_CAPACITY
+    matrix.append([7], vectors[:1])
+    assert matrix.search(vectors[0], 1) == [(7, pytest.approx(float(vectors[0] @ vectors[0])))]
 
 
 # --- against the real service ------------------------------------------------------------------------------------
@@ -158,13 +198,14 @@ def api(server):
 
     api = Api(server)
     # the case base of the server's database, built by the CLI with the model the server runs
-    version = api("admin", "GET", "/info").json()["model_version"]
+    info = api("admin", "GET", "/info").json()
+    version = info["model_version"]
     env = dict(server.env)
     done = subprocess.run([sys.executable, "-m", "minsheng.cli", "cases", "build", "--limit", "400",
                            "--model", f"minsheng-classifier:{version}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"case base for model {version}: 400 cases" in done.stdout
+    assert f"case base for model {version} ({info['quantize']}): 400 cases" in done.stdout
     yield api
     api.client.close()
     api.engine.dispose()

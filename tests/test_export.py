@@ -1,6 +1,14 @@
 """export-labels' rows on SQLite and PostgreSQL: which human labels count, and a holdout split that keeps reposts
 on one side."""
-from minsheng.store import HotIssue, HotIssueTicket, HumanLabel, Relabel, confirm, relabel, resolve
+from minsheng.store import (
+    HotIssue,
+    HotIssueTicket,
+    HumanLabel,
+    Relabel,
+    confirm,
+    relabel,
+    resolve,
+)
 from minsheng.training.export import near_duplicate_groups, split_of, verified_rows
 from tests.test_review_store import LABELS, add_ticket
 

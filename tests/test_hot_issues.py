@@ -27,10 +27,13 @@ from minsheng.store import (
     Ticket,
     claim,
     create_ticket,
+    reopen,
+    resolve,
 )
 from minsheng.store.hot_issues import (
     hot_issue_detail,
     list_hot_issues,
+    open_member_ids,
     resolve_hot_issue,
 )
 from minsheng.store.models import utcnow
@@ -69,6 +72,16 @@ def domain_of(queue):
 
 def submit(sessions, index, clf, title, text, queue="urban"):
     """A ticket as /submit stores it, grouped as /submit groups it; returns (ticket, hot issue id)."""
+    ticket = store(sessions, clf, title, text, queue)
+    return ticket, group(index, clf, ticket)
+
+
+def group(index, clf, ticket):
+    return index.assign(ticket, clf.embed([ticket_input(ticket)])[0], clf.embedding)
+
+
+def store(sessions, clf, title, text, queue="urban"):
+    """A ticket as /submit stores it, before it is grouped."""
     route = LABELS.queues()[queue]
     pii = [{"type": p.type, "start": p.start, "end": p.end} for p in find_pii(normalize(text))]
     prediction = {"model_version": clf.version, "label_version": LABELS.version, "domain": domain_of(queue),
@@ -76,7 +89,7 @@ def submit(sessions, index, clf, title, text, queue="urban"):
                   "appeal_confidence": 0.7, "urgent": False, "urgent_confidence": 0.1, "scores": {}}
     ticket, _ = create_ticket(sessions, NewTicket(channel="web", text=text, title=title), prediction,
                               Routing(queue=queue, department=route.department), Analysis(pii=pii), actor="intake")
-    return ticket, index.assign(ticket, clf.embed([ticket_input(ticket)])[0], clf.version)
+    return ticket
 
 
 def test_reposts_form_one_group_and_other_problems_in_the_same_street_do_not(sessions, clf):
@@ -155,7 +168,7 @@ def test_list_per_department_and_overall_ranked_by_size_and_growth(sessions, clf
 def test_resolving_a_group_records_every_ticket(sessions, clf):
     index = HotIssueIndex(sessions)
     tickets = [submit(sessions, index, clf, t, x)[0] for t, x in REPOSTS]
-    issue = index.assign(tickets[0], clf.embed([ticket_input(tickets[0])])[0], clf.version)  # already grouped
+    issue = group(index, clf, tickets[0])  # already grouped
     taken = tickets[2]["id"]
     claim(sessions, taken, "official-b", {"urban"})
     reply = "经核查，桂花路与枫林路交叉口路灯线路老化，已于今日更换，恢复照明。"
@@ -192,6 +205,41 @@ def test_resolving_a_group_records_every_ticket(sessions, clf):
     # a resolved issue is closed: the same complaint again starts a new one
     _, fresh = submit(sessions, index, clf, None, STREETLIGHT)
     assert fresh != issue
+
+
+def test_the_index_holds_only_open_tickets_and_replicas_see_each_others_groups(sessions, clf):
+    """Two indexes on one database are two replicas. Memory holds the open grouped tickets of the store, however
+    they were resolved, grouped or reopened, and wherever."""
+    one, two = HotIssueIndex(sessions), HotIssueIndex(sessions)
+
+    def open_grouped():
+        with sessions() as s:
+            return len(open_member_ids(s, clf.embedding))
+
+    light = [submit(sessions, one, clf, t, x) for t, x in REPOSTS[:2]]
+    water = [submit(sessions, one, clf, t, x, "environment") for t, x in POLLUTION[:2]]
+    # a repost submitted to the other replica joins the group formed on the first
+    _, issue = submit(sessions, two, clf, *REPOSTS[2])
+    assert issue == light[0][1] and {i for _, i in light} == {issue}
+    assert len(one) == 4 and len(two) == 5
+
+    # resolved tickets leave memory: one through the API's resolve, a group in bulk, both elsewhere
+    resolve(sessions, LABELS, light[0][0]["id"], "已修复。", "admin", None)
+    resolve_hot_issue(sessions, LABELS, water[0][1], "已查处。", "admin", None)
+    submit(sessions, one, clf, *SAME_STREET[0])  # unrelated: no resolved ticket is even a candidate
+    assert len(one) == open_grouped() == 3
+
+    # a ticket grouped late on one replica (after later tickets were grouped on the other) is seen by the other
+    garbage = store(sessions, clf, *SAME_STREET[2])
+    submit(sessions, two, clf, *SAME_STREET[1])
+    first = group(one, clf, garbage)
+    assert submit(sessions, two, clf, *SAME_STREET[2])[1] == first
+
+    # a reopened ticket is open again: a repost joins its group through it, and it counts in the bound
+    resolve_hot_issue(sessions, LABELS, issue, "已修复。", "admin", None)  # the rest of the group
+    reopen(sessions, light[0][0]["id"], "admin", None)
+    assert submit(sessions, two, clf, None, STREETLIGHT)[1] == issue
+    assert len(two) == open_grouped()
 
 
 # --- against the real service ------------------------------------------------------------------------------------

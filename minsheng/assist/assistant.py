@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from minsheng.assist.cases import CaseIndex, add_resolved_tickets, ticket_input
 from minsheng.assist.hot_issues import HotIssueIndex
 from minsheng.core.text import normalize
+from minsheng.model.embedding import embedding_id, served_quantize
 from minsheng.store.cases import case_to_dict, cases_by_id
 from minsheng.store.models import Ticket
 from minsheng.store.queues import Visible, _visible
@@ -23,9 +24,10 @@ log = logging.getLogger("minsheng.assist")
 TEXT_CHARS = 300  # of a past case's message; its reply is given whole
 
 
-def expected_model_version(sessions: sessionmaker[Session]) -> str | None:
-    """The version the Tagger loads at start (pinned, else promoted, else shipped), to load the case base before
-    the first request; None if it cannot be told (then it is loaded on first use, with the Tagger's answer)."""
+def expected_embedding(sessions: sessionmaker[Session]) -> str | None:
+    """The embedding (model version and quantization) the Tagger loads at start (pinned, else promoted, else
+    shipped; $MINSHENG_QUANTIZE), to load the case base before the first request; None if it cannot be told (then
+    it is loaded on first use, with the Tagger's answer)."""
     try:
         from minsheng.model.registry import resolve
         from minsheng.store import production_tag
@@ -34,7 +36,7 @@ def expected_model_version(sessions: sessionmaker[Session]) -> str | None:
         if not tag:
             with sessions() as session:
                 tag = production_tag(session)
-        return str(resolve(tag).tag.version)
+        return embedding_id(str(resolve(tag).tag.version), served_quantize())
     except Exception as e:  # noqa: BLE001
         log.warning("case base not preloaded: %s", type(e).__name__)
         return None
@@ -42,25 +44,25 @@ def expected_model_version(sessions: sessionmaker[Session]) -> str | None:
 
 class Assistant:
     def __init__(self, sessions: sessionmaker[Session], tagger_embed: Callable[[list[str]], list[dict]]):
-        """tagger_embed: Tagger.embed, model inputs → [{"model_version", "vector"}]."""
+        """tagger_embed: Tagger.embed, model inputs → [{"model_version", "embedding", "vector"}]."""
         self.sessions = sessions
         self._tagger_embed = tagger_embed
         self.cases = CaseIndex(sessions)
         self.hot_issues = HotIssueIndex(sessions)
 
     def embed(self, texts: list[str]) -> tuple[str, np.ndarray]:
-        """(model version, unit vectors). A model switch in the middle of a call (vectors of two versions) is
+        """(embedding, unit vectors). A model switch in the middle of a call (vectors of two embeddings) is
         asked again."""
         for _ in range(2):
             out = self._tagger_embed(texts)
-            versions = {o["model_version"] for o in out}
-            if len(versions) == 1:
-                return versions.pop(), np.asarray([o["vector"] for o in out], dtype=np.float32)
+            embeddings = {o["embedding"] for o in out}
+            if len(embeddings) == 1:
+                return embeddings.pop(), np.asarray([o["vector"] for o in out], dtype=np.float32)
         raise RuntimeError("the model changed twice while embedding")
 
-    def preload(self, model_version: str | None) -> None:
-        if model_version:
-            self.cases.sync(model_version)
+    def preload(self, embedding: str | None) -> None:
+        if embedding:
+            self.cases.sync(embedding)
 
     def similar(self, ticket_id: int, visible: Visible, k: int) -> dict[str, Any]:
         """The k most similar past cases with distinct replies (a hot issue resolved with one reply is one case
@@ -83,11 +85,11 @@ class Assistant:
                 break
         return {"ticket_id": ticket_id, "model_version": version, "case_base_size": len(self.cases), "cases": out}
 
-    def submitted(self, ticket: dict[str, Any], model_version: str, vector: Sequence[float]) -> int | None:
+    def submitted(self, ticket: dict[str, Any], embedding: str, vector: Sequence[float]) -> int | None:
         """Groups a new ticket into a hot issue by its vector (of `ticket_input(ticket)`, from the intake's model
         pass). The ticket is stored already: a failure here is logged, not raised (the ticket stays ungrouped)."""
         try:
-            return self.hot_issues.assign(ticket, np.asarray(vector, dtype=np.float32), model_version)
+            return self.hot_issues.assign(ticket, np.asarray(vector, dtype=np.float32), embedding)
         except Exception as e:  # noqa: BLE001
             log.error("ticket %s not grouped: %s", ticket["id"], type(e).__name__)
             return None

@@ -1,11 +1,14 @@
 """Grouping on submit: a new ticket joins the hot issue of the most similar unresolved ticket that raises the same
 issue (minsheng.assist.similarity.SameIssueRule: vectors, places, problem words), or starts one.
 
-What the unresolved grouped tickets are compared on (vector, places, problem words) is held in memory: loaded at
-start, appended on submit, tickets grouped by other replicas picked up by id. Every unresolved ticket above the
-rule's cosine floor is checked, most similar first, as bench/hot_issues.py measures it; the chosen ticket's status
-is read from the store first, so a ticket resolved meanwhile is not joined. Assignments in one process are
-serialized (two reposts arriving together land in one group); across replicas two may race and start two groups.
+What the unresolved grouped tickets are compared on (vector, places, problem words) is held in memory, for the
+served embedding only. Before each assignment the index is made to match the store: the ids of the unresolved
+grouped tickets are read (one small query), tickets resolved since (here, in bulk, or by another replica) leave
+memory, and tickets grouped or reopened since (by any replica, in any order) are loaded. So memory holds exactly
+the open grouped tickets, whatever their number was before. Every unresolved ticket above the rule's cosine floor
+is checked, most similar first, as bench/hot_issues.py measures it; the chosen ticket's status is read from the
+store first, so a ticket resolved meanwhile is not joined. Assignments in one process are serialized (two reposts
+arriving together land in one group); across replicas two may race and start two groups.
 """
 from __future__ import annotations
 
@@ -27,7 +30,12 @@ from minsheng.assist.similarity import (
 )
 from minsheng.core.nlp import find_pii, mask_pii
 from minsheng.core.text import normalize
-from minsheng.store.hot_issues import join_hot_issue, member_status, open_members
+from minsheng.store.hot_issues import (
+    join_hot_issue,
+    member_status,
+    open_member_ids,
+    open_members,
+)
 
 log = logging.getLogger("minsheng.hot_issues")
 VERIFY = 8  # matching candidates whose status is read at once
@@ -43,28 +51,30 @@ def issue_title(ticket: dict[str, Any]) -> str:
 
 
 class _Open:
-    """The unresolved grouped tickets of one model version: vectors, and places and words as sets."""
+    """The unresolved grouped tickets of one embedding: vectors, and places and words (by ticket id) as sets."""
 
-    def __init__(self, model_version: str | None = None):
-        self.vectors = VectorMatrix(model_version)
-        self.places: list[list[str]] = []
-        self.words: list[set[str]] = []
+    def __init__(self, embedding: str | None = None):
+        self.vectors = VectorMatrix(embedding)
+        self.places: dict[int, list[str]] = {}
+        self.words: dict[int, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.vectors)
 
     @property
-    def model_version(self) -> str | None:
-        return self.vectors.model_version
+    def embedding(self) -> str | None:
+        return self.vectors.embedding
 
     def append(self, ticket_ids, vectors, places, words) -> None:
         self.vectors.append(ticket_ids, vectors)
-        self.places.extend(list(p) for p in places)
-        self.words.extend(set(w) for w in words)
+        for ticket_id, p, w in zip(ticket_ids, places, words):
+            self.places[ticket_id], self.words[ticket_id] = list(p), set(w)
 
-    def without(self, gone: set[int]) -> "_Open":
-        keep = [j for j, t in enumerate(self.vectors.ids) if t not in gone]
-        out = _Open(self.model_version)
-        out.append([self.vectors.ids[j] for j in keep], self.vectors.matrix[keep], [self.places[j] for j in keep],
-                   [self.words[j] for j in keep])
-        return out
+    def remove(self, gone: set[int]) -> None:
+        self.vectors.remove(gone)
+        for ticket_id in gone:
+            self.places.pop(ticket_id, None)
+            self.words.pop(ticket_id, None)
 
 
 class HotIssueIndex:
@@ -74,11 +84,19 @@ class HotIssueIndex:
         self._lock = threading.Lock()
         self._open = _Open()
 
-    def _sync(self, model_version: str) -> None:
-        if self._open.model_version != model_version:
-            self._open = _Open(model_version)
+    def __len__(self) -> int:
+        """Tickets held in memory: the open grouped tickets of the embedding last assigned with."""
+        return len(self._open)
+
+    def _sync(self, embedding: str) -> None:
+        """Memory made to hold the store's open grouped tickets of `embedding`, no more, no fewer."""
+        if self._open.embedding != embedding:
+            self._open = _Open(embedding)
         with self.sessions() as session:
-            rows = open_members(session, model_version, max(self._open.vectors.ids, default=0))
+            open_ids = open_member_ids(session, embedding)
+            new = open_ids.difference(self._open.places)
+            rows = open_members(session, embedding, new) if new else []
+        self._open.remove(set(self._open.places).difference(open_ids))
         if rows:
             self._open.append([r[0] for r in rows], np.stack([from_bytes(r[1]) for r in rows]),
                               [r[2] for r in rows], [r[3] for r in rows])
@@ -98,12 +116,13 @@ class HotIssueIndex:
         mine_districts = districts(places)
         out = []
         for j in above:
-            other = self._open.places[j]
+            ticket_id = self._open.vectors.ids[j]
+            other = self._open.places[ticket_id]
             # cheap rejections first; the rule decides
             if mine_districts and (d := districts(other)) and not mine_districts & d:
                 continue
-            if self.rule.same(float(sims[j]), places, other, words, self._open.words[j]):
-                out.append((self._open.vectors.ids[j], float(sims[j])))
+            if self.rule.same(float(sims[j]), places, other, words, self._open.words[ticket_id]):
+                out.append((ticket_id, float(sims[j])))
         return out
 
     def match(self, vector: np.ndarray, places: list[str], words: list[str]) -> tuple[int, float] | None:
@@ -115,22 +134,22 @@ class HotIssueIndex:
                 status = member_status(session, [t for t, _ in batch])
             gone = {t for t, _ in batch if status.get(t, "resolved") == "resolved"}
             if gone:  # resolved meanwhile: they stay in their group, but nothing joins through them
-                self._open = self._open.without(gone)
+                self._open.remove(gone)
             for ticket_id, similarity in batch:
                 if ticket_id not in gone:
                     return ticket_id, similarity
         return None
 
-    def assign(self, ticket: dict[str, Any], vector: np.ndarray, model_version: str) -> int:
-        """Groups a new ticket (ticket_to_dict); returns its hot issue's id."""
+    def assign(self, ticket: dict[str, Any], vector: np.ndarray, embedding: str) -> int:
+        """Groups a new ticket (ticket_to_dict) by its vector of `embedding`; returns its hot issue's id."""
         vector = np.asarray(vector, dtype=np.float32)
         places, words = self.features(ticket)
         with self._lock:
-            self._sync(model_version)
+            self._sync(embedding)
             matched = self.match(vector, places, words)
             issue_id = join_hot_issue(self.sessions, ticket["id"], issue_title(ticket), to_bytes(vector),
-                                      model_version, places, words, matched)
-            if ticket["id"] not in self._open.vectors.ids:
+                                      embedding, places, words, matched)
+            if ticket["id"] not in self._open.places:
                 self._open.append([ticket["id"]], vector[None, :], [places], [words])
         if matched:
             log.info("ticket %s joins hot issue %s (similarity %.3f to ticket %s)", ticket["id"], issue_id,

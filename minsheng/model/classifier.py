@@ -3,7 +3,6 @@ calibrated, saved as one folder. `predict` is what the service, the batch comman
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,18 +15,11 @@ from safetensors.torch import load_file, save_file
 from minsheng.core.labels import TASKS, LabelSet
 from minsheng.core.nlp import masked_input
 from minsheng.core.routing import Prediction
+from minsheng.model.embedding import QUANTIZATIONS, embedding_id
 from minsheng.model.encoder import MultiHeadEncoder, load_tokenizer, token_ids
 from minsheng.model.tfidf import TfidfHeads
 
 META_FILE, WEIGHTS_FILE, TFIDF_FILE = "minsheng.json", "model.safetensors", "tfidf.npz"
-QUANTIZATIONS = ("int8", "off")
-SERVED_QUANTIZE = "int8"  # what the service loads unless MINSHENG_QUANTIZE says otherwise (reports/evaluation.md)
-
-
-def served_quantize() -> str:
-    """How the model service loads a model: MINSHENG_QUANTIZE, else SERVED_QUANTIZE. Whatever judges a model
-    for serving (the promotion gate) loads it so too."""
-    return os.environ.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)
 
 
 def quantize_int8(encoder: MultiHeadEncoder) -> MultiHeadEncoder:
@@ -77,6 +69,11 @@ class Classifier:
     @property
     def version(self) -> str:
         return self.meta.get("version", "unversioned")
+
+    @property
+    def embedding(self) -> str:
+        """What this model's vectors are comparable by: version and quantization (model/embedding.py)."""
+        return embedding_id(self.version, self.quantize)
 
     # -- inference ---------------------------------------------------------------------------------------
     @torch.inference_mode()

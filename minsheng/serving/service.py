@@ -27,7 +27,7 @@ from minsheng.api.schemas import (
     SubmitResponse,
     Tags,
 )
-from minsheng.assist.assistant import Assistant, expected_model_version
+from minsheng.assist.assistant import Assistant, expected_embedding
 from minsheng.core.labels import load_labels
 from minsheng.core.nlp import get_analyzer, masked_input
 from minsheng.core.routing import Prediction, route
@@ -113,7 +113,7 @@ class Minsheng:
         app.state.sessions, app.state.labels = self.sessions, self.labels  # for the routes outside this class
         # similar cases and hot issues, on vectors from the Tagger (called lazily: connected after __init__)
         app.state.assistant = self.assistant = Assistant(self.sessions, lambda t: self.tagger.to_sync.embed(t))
-        self.assistant.preload(expected_model_version(self.sessions))
+        self.assistant.preload(expected_embedding(self.sessions))
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each
@@ -168,7 +168,7 @@ class Minsheng:
         if created:
             log.info("ticket %s → %s (%s)", ticket["id"], ticket["queue"], ticket["priority"])
             # hot-issue grouping on the vector of the same model pass; logs, never fails, the stored ticket
-            self.assistant.submitted(ticket, answer["model_version"], answer["vector"])
+            self.assistant.submitted(ticket, answer["embedding"], answer["vector"])
         return self._submitted(ticket, created)
 
     def _submitted(self, ticket: dict, created: bool) -> JSONResponse:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import bentoml
 
 from minsheng.core.labels import load_labels
+from minsheng.model.embedding import served_quantize
 from minsheng.model.registry import resolve
 from minsheng.serving.batcher import GreedyBatcher
 from minsheng.store import make_engine, migrate, production_tag, session_factory
@@ -28,8 +29,6 @@ class Tagger:
     def __init__(self) -> None:
         # the model code (transformers, scikit-learn) is imported here, in the model worker only: BentoML's
         # supervisor and the HTTP worker import this module too (importing minsheng.serving.service: 14.3 s -> 11.4 s)
-        from minsheng.model.classifier import served_quantize
-
         engine = make_engine()
         migrate(engine)  # at head already when started by `minsheng serve`; a bare `bentoml serve` may need it
         self.sessions = session_factory(engine)
@@ -58,12 +57,12 @@ class Tagger:
         return str(model.tag), classifier
 
     def _answer(self, texts: list[str]) -> list[dict]:
-        """One encoder pass over a batch: for each text the model version, the calibrated scores per task and
-        the sentence vector."""
+        """One encoder pass over a batch: for each text the model version, the calibrated scores per task, the
+        sentence vector and what it is comparable by (`embedding`: model version and quantization)."""
         classifier = self.classifier  # one model per batch, even if a reload swaps it meanwhile
         probs, vectors = classifier.predict_and_embed(texts)
         labels = classifier.labels
-        return [{"model_version": classifier.version,
+        return [{"model_version": classifier.version, "embedding": classifier.embedding,
                  "scores": {t: dict(zip(labels[t], map(float, probs[t][i]))) for t in labels},
                  "vector": vectors[i].tolist()}
                 for i in range(len(texts))]
@@ -76,9 +75,10 @@ class Tagger:
 
     @bentoml.api
     async def embed(self, texts: list[str]) -> list[dict]:
-        """texts: model inputs. For each: the model version and the L2-normalised mean-pooled sentence vector of
-        the classifier's own encoder (similar cases, hot issues); vectors of two versions are not comparable."""
-        return [{"model_version": a["model_version"], "vector": a["vector"]} for a in await self._batches(texts)]
+        """texts: model inputs. For each: the model version, the L2-normalised mean-pooled sentence vector of
+        the classifier's own encoder (similar cases, hot issues) and its `embedding` (model version and
+        quantization): vectors of two embeddings are not compared."""
+        return [{k: a[k] for k in ("model_version", "embedding", "vector")} for a in await self._batches(texts)]
 
     @bentoml.api
     def reload(self) -> dict:

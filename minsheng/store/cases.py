@@ -24,7 +24,7 @@ class NewCase:
     domain: str
     queue: str
     department: str
-    model_version: str
+    model_version: str  # the embedding: model version and quantization (minsheng.model.embedding)
     vector: bytes  # float32
     title: str | None = None  # PII-masked
     domain_confidence: float | None = None  # the model's, where the domain is its prediction
@@ -59,6 +59,11 @@ def upsert_cases(sessions: sessionmaker[Session], cases: Sequence[NewCase]) -> l
 
 def case_count(session: Session, model_version: str) -> int:
     return session.scalar(select(func.count()).select_from(CaseEntry).where(CaseEntry.model_version == model_version))
+
+
+def other_embeddings_count(session: Session, embedding: str) -> int:
+    """Cases whose vectors are of another model or quantization than `embedding` (to be re-embedded)."""
+    return session.scalar(select(func.count()).select_from(CaseEntry).where(CaseEntry.model_version != embedding))
 
 
 def case_vectors(session: Session, model_version: str, after_id: int = 0) -> list[tuple[int, bytes]]:

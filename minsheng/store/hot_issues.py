@@ -29,16 +29,22 @@ RECENT_DAYS = 7  # "recent growth": tickets of the last week count twice in the 
 TOP_PLACES, TOP_KEYWORDS = 5, 8
 
 
-def open_members(session: Session, model_version: str,
-                 after_ticket_id: int = 0) -> list[tuple[int, bytes, list[str], list[str]]]:
-    """(ticket_id, vector, places, keywords) of the unresolved grouped tickets embedded by `model_version`, by
+def open_member_ids(session: Session, embedding: str) -> set[int]:
+    """Ticket ids of the unresolved grouped tickets embedded by `embedding` (model version and quantization)."""
+    return set(session.scalars(
+        select(HotIssueTicket.ticket_id).join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
+        .where(HotIssueTicket.model_version == embedding, Ticket.status != "resolved")))
+
+
+def open_members(session: Session, embedding: str, ticket_ids: Iterable[int],
+                 chunk: int = 1000) -> list[tuple[int, bytes, list[str], list[str]]]:
+    """(ticket_id, vector, places, keywords) of the grouped tickets `ticket_ids` embedded by `embedding`, by
     ticket id: what a new ticket is compared with."""
-    return list(session.execute(
+    ids = sorted(ticket_ids)
+    return [row for start in range(0, len(ids), chunk) for row in session.execute(
         select(HotIssueTicket.ticket_id, HotIssueTicket.vector, HotIssueTicket.places, HotIssueTicket.keywords)
-        .join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
-        .where(HotIssueTicket.model_version == model_version, Ticket.status != "resolved",
-               HotIssueTicket.ticket_id > after_ticket_id)
-        .order_by(HotIssueTicket.ticket_id)).all())
+        .where(HotIssueTicket.model_version == embedding, HotIssueTicket.ticket_id.in_(ids[start:start + chunk]))
+        .order_by(HotIssueTicket.ticket_id)).all()]
 
 
 def member_status(session: Session, ticket_ids: Iterable[int]) -> dict[int, str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from minsheng.core.labels import LabelSet
-from minsheng.model.classifier import Classifier, served_quantize
+from minsheng.model.classifier import Classifier
+from minsheng.model.embedding import served_quantize
 from minsheng.model.registry import resolve
 from minsheng.store import production_tag, record_promotion
 from minsheng.training.compare import Decision, decide, render_comparison, score

@@ -6,7 +6,6 @@ keywords) reaches an official; of hot issues, only how many tickets are elsewher
 The tickets under test are in `labor` (人力资源和社会保障局): "own" is a labor official, "other" an urban
 (住房和城乡建设局) official. The messages name districts no other test module uses (C5县, F8县, ...), so the hot
 issues formed here stay this module's own on a server shared with other modules."""
-import itertools
 import json
 import uuid
 
@@ -51,7 +50,8 @@ class World:
         return r.json()
 
     def submit(self, text, title=None) -> int:
-        r = self("intake", "POST", "/submit", json={"text": text, "channel": "web", **({"title": title} if title else {})})
+        body = {"text": text, "channel": "web", **({"title": title} if title else {})}
+        r = self("intake", "POST", "/submit", json=body)
         assert r.status_code == 201, r.text
         return r.json()["ticket_id"]
 
@@ -95,7 +95,8 @@ class World:
     def members(self, issue_id) -> list[tuple[HotIssueTicket, str]]:
         """The issue's member rows (their places and keywords) with each ticket's queue."""
         with self.sessions() as s:
-            return list(s.execute(select(HotIssueTicket, Ticket.queue).join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
+            return list(s.execute(select(HotIssueTicket, Ticket.queue)
+                                  .join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
                                   .where(HotIssueTicket.issue_id == issue_id)).all())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from minsheng.assist.cases import CaseIndex, add_resolved_tickets, ticket_input
 from minsheng.assist.hot_issues import HotIssueIndex
 from minsheng.core.text import normalize
-from minsheng.store.cases import case_to_dict, cases_by_id
-from minsheng.store.models import Ticket
+from minsheng.store.cases import case_to_dict, readable_cases
+from minsheng.store.models import CaseEntry, Ticket
 from minsheng.store.queues import Visible, _visible
 from minsheng.store.tickets import ticket_to_dict
 
@@ -63,18 +63,15 @@ class Assistant:
             self.cases.sync(model_version)
 
     def similar(self, ticket_id: int, visible: Visible, k: int) -> dict[str, Any]:
-        """The k most similar past cases with distinct replies (a hot issue resolved with one reply is one case
-        here), the ticket's own case left out. Same access rule as the ticket."""
+        """The k most similar past cases the caller may read (the public case base and the tickets of its queues)
+        with distinct replies (a hot issue resolved with one reply is one case here), the ticket's own case left
+        out. Same access rule as the ticket."""
         with self.sessions() as session:
             ticket = ticket_to_dict(_visible(session.get(Ticket, ticket_id), ticket_id, visible))
         version, vectors = self.embed([ticket_input(ticket)])
-        hits = self.cases.search(vectors[0], version, 3 * k + 5)
-        with self.sessions() as session:
-            rows = cases_by_id(session, [i for i, _ in hits])
         out, replies = [], set()
-        for case_id, similarity in hits:
-            case = rows.get(case_id)
-            if case is None or case.ticket_id == ticket_id or normalize(case.reply) in replies:
+        for case, similarity in self._readable(vectors[0], version, visible, 3 * k + 5):
+            if case.ticket_id == ticket_id or normalize(case.reply) in replies:
                 continue
             replies.add(normalize(case.reply))
             item = case_to_dict(case)
@@ -82,6 +79,24 @@ class Assistant:
             if len(out) == k:
                 break
         return {"ticket_id": ticket_id, "model_version": version, "case_base_size": len(self.cases), "cases": out}
+
+    def _readable(self, query: np.ndarray, version: str, visible: Visible,
+                  first: int) -> Iterator[tuple[CaseEntry, float]]:
+        """The cases the caller may read, most similar first. Filtered before any top k is taken: the search
+        widens (first, 4x, 16x, ... hits) until the caller has enough or the case base is exhausted, so other
+        departments' cases nearer the query cannot crowd out the caller's."""
+        seen: set[int] = set()
+        wanted = first
+        while True:
+            hits = self.cases.search(query, version, wanted)
+            new = [(i, s) for i, s in hits if i not in seen]
+            seen.update(i for i, _ in new)
+            with self.sessions() as session:
+                rows = readable_cases(session, [i for i, _ in new], visible)
+            yield from ((rows[i], s) for i, s in new if i in rows)
+            if len(hits) < wanted:
+                return
+            wanted *= 4
 
     def submitted(self, ticket: dict[str, Any], model_version: str, vector: Sequence[float]) -> int | None:
         """Groups a new ticket into a hot issue by its vector (of `ticket_input(ticket)`, from the intake's model

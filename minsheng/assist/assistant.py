@@ -21,6 +21,7 @@ from minsheng.store.tickets import ticket_to_dict
 
 log = logging.getLogger("minsheng.assist")
 TEXT_CHARS = 300  # of a past case's message; its reply is given whole
+LOOKUP = 500  # case ids read from the store in one query (bound parameters stay well under any database's limit)
 
 
 def expected_model_version(sessions: sessionmaker[Session]) -> str | None:
@@ -84,16 +85,18 @@ class Assistant:
                   first: int) -> Iterator[tuple[CaseEntry, float]]:
         """The cases the caller may read, most similar first. Filtered before any top k is taken: the search
         widens (first, 4x, 16x, ... hits) until the caller has enough or the case base is exhausted, so other
-        departments' cases nearer the query cannot crowd out the caller's."""
+        departments' cases nearer the query cannot crowd out the caller's. Looked up LOOKUP at a time, lazily."""
         seen: set[int] = set()
         wanted = first
         while True:
             hits = self.cases.search(query, version, wanted)
             new = [(i, s) for i, s in hits if i not in seen]
             seen.update(i for i, _ in new)
-            with self.sessions() as session:
-                rows = readable_cases(session, [i for i, _ in new], visible)
-            yield from ((rows[i], s) for i, s in new if i in rows)
+            for start in range(0, len(new), LOOKUP):
+                batch = new[start:start + LOOKUP]
+                with self.sessions() as session:
+                    rows = readable_cases(session, [i for i, _ in batch], visible)
+                yield from ((rows[i], s) for i, s in batch if i in rows)
             if len(hits) < wanted:
                 return
             wanted *= 4

@@ -111,7 +111,6 @@ class ServerProcess:
                                "--model", f"minsheng-classifier:{version}"],
                               cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert f"case base for model {version}: {limit} cases" in done.stdout, done.stdout
         return done.stdout
 
     def client(self, token: str | None = None, **kwargs) -> httpx.Client:

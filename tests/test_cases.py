@@ -5,6 +5,8 @@ The shipped model may be replaced by a better one at any time: no exact similari
 sensible encoder gives (an obvious message's nearest cases share its domain; a ticket's own repost is nearer
 than unrelated cases)."""
 import csv
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from minsheng.store import (
     resolve,
 )
 from minsheng.store.cases import case_count
+from tests.serving import ROOT
 
 LABELS = load_labels()
 PHONE = "13912345678"
@@ -154,7 +157,14 @@ def api(server):
     from tests.test_review_api import Api
 
     api = Api(server)
-    server.build_case_base(400)  # the case base of the server's database, with the model the server runs
+    # the case base of the server's database, built by the CLI with the model the server runs
+    version = api("admin", "GET", "/info").json()["model_version"]
+    env = dict(server.env)
+    done = subprocess.run([sys.executable, "-m", "minsheng.cli", "cases", "build", "--limit", "400",
+                           "--model", f"minsheng-classifier:{version}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"case base for model {version}: 400 cases" in done.stdout
     yield api
     api.client.close()
     api.engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from minsheng.assist.cases import CaseIndex, add_resolved_tickets, ticket_input
 from minsheng.assist.hot_issues import HotIssueIndex
 from minsheng.core.text import normalize
-from minsheng.store.cases import case_to_dict, readable_cases
+from minsheng.store.cases import case_to_dict, cases_by_id
 from minsheng.store.models import CaseEntry, Ticket
 from minsheng.store.queues import Visible, _visible
 from minsheng.store.tickets import ticket_to_dict
@@ -81,26 +81,6 @@ class Assistant:
                 break
         return {"ticket_id": ticket_id, "model_version": version, "case_base_size": len(self.cases), "cases": out}
 
-    def _readable(self, query: np.ndarray, version: str, visible: Visible,
-                  first: int) -> Iterator[tuple[CaseEntry, float]]:
-        """The cases the caller may read, most similar first. Filtered before any top k is taken: the search
-        widens (first, 4x, 16x, ... hits) until the caller has enough or the case base is exhausted, so other
-        departments' cases nearer the query cannot crowd out the caller's. Looked up LOOKUP at a time, lazily."""
-        seen: set[int] = set()
-        wanted = first
-        while True:
-            hits = self.cases.search(query, version, wanted)
-            new = [(i, s) for i, s in hits if i not in seen]
-            seen.update(i for i, _ in new)
-            for start in range(0, len(new), LOOKUP):
-                batch = new[start:start + LOOKUP]
-                with self.sessions() as session:
-                    rows = readable_cases(session, [i for i, _ in batch], visible)
-                yield from ((rows[i], s) for i, s in batch if i in rows)
-            if len(hits) < wanted:
-                return
-            wanted *= 4
-
     def submitted(self, ticket: dict[str, Any], model_version: str, vector: Sequence[float]) -> int | None:
         """Groups a new ticket into a hot issue by its vector (of `ticket_input(ticket)`, from the intake's model
         pass). The ticket is stored already: a failure here is logged, not raised (the ticket stays ungrouped)."""
@@ -117,3 +97,23 @@ class Assistant:
             add_resolved_tickets(self.sessions, tickets, self.embed, self.cases)
         except Exception as e:  # noqa: BLE001
             log.error("tickets %s not added to the case base: %s", [t["id"] for t in tickets], type(e).__name__)
+
+    def _readable(self, query: np.ndarray, version: str, visible: Visible,
+                  first: int) -> Iterator[tuple[CaseEntry, float]]:
+        """The cases the caller may read, most similar first. Filtered before any top k is taken: the search
+        widens (first, 4x, 16x, ... hits) until the caller has enough or the case base is exhausted, so other
+        departments' cases nearer the query cannot crowd out the caller's. Looked up LOOKUP at a time, lazily."""
+        seen: set[int] = set()
+        wanted = first
+        while True:
+            hits = self.cases.search(query, version, wanted)
+            new = [(i, s) for i, s in hits if i not in seen]
+            seen.update(i for i, _ in new)
+            for start in range(0, len(new), LOOKUP):
+                batch = new[start:start + LOOKUP]
+                with self.sessions() as session:
+                    rows = cases_by_id(session, [i for i, _ in batch], visible)
+                yield from ((rows[i], s) for i, s in batch if i in rows)
+            if len(hits) < wanted:
+                return
+            wanted *= 4

@@ -69,7 +69,7 @@ def case_vectors(session: Session, model_version: str, after_id: int = 0) -> lis
         .where(CaseEntry.model_version == model_version, CaseEntry.id > after_id).order_by(CaseEntry.id)).all())
 
 
-def readable_cases(session: Session, ids: Iterable[int], visible: Visible) -> dict[int, CaseEntry]:
+def cases_by_id(session: Session, ids: Iterable[int], visible: Visible) -> dict[int, CaseEntry]:
     """The cases among `ids` that a caller reading the queues `visible` (None: all) may see: the published replies
     of data/cases, and the cases of tickets now in one of its queues. Never another department's tickets, whose
     text and reply are that department's (a report to 纪检监察 must not reach the department it accuses)."""

@@ -1,10 +1,6 @@
 """Hot issues: groups of tickets raising the same issue. Which group a new ticket joins is decided by the service
 (assist/hot_issues.py, on its vectors); here: membership, the ranked list, one group's tickets, and resolving a
-group with one reply, ticket by ticket through queues.resolve (so each gets its audit event and labels).
-
-A group may span departments (a repost routed elsewhere, a ticket relabeled away). What a caller is shown of it,
-title, counts, dates, places, keywords, departments, tickets, is made from the tickets it may read (its queues;
-admins: all); of the others it learns how many there are (`hidden`), nothing else."""
+group with one reply, ticket by ticket through queues.resolve (so each gets its audit event and labels)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -33,15 +29,6 @@ from .tickets import ticket_to_dict
 
 RECENT_DAYS = 7  # "recent growth": tickets of the last week count twice in the ranking
 TOP_PLACES, TOP_KEYWORDS = 5, 8
-
-
-def issue_title(ticket: dict[str, Any]) -> str:
-    """The title a hot issue gets from its first ticket (ticket_to_dict): the ticket's title, else the start of its
-    text; PII-masked either way."""
-    title = normalize(ticket["title"])
-    if title:
-        return mask_pii(title, find_pii(title))[:200]
-    return mask_pii(normalize(ticket["text"]), ticket["pii"])[:60]
 
 
 def open_members(session: Session, model_version: str,
@@ -110,7 +97,18 @@ def _scope(labels: LabelSet, visible: Visible, queue: str | None) -> list[str] |
 Members = list[tuple[HotIssueTicket, Ticket]]
 
 
+def issue_title(ticket: dict[str, Any]) -> str:
+    """The title a hot issue gets from its first ticket (ticket_to_dict): the ticket's title, else the start of its
+    text; PII-masked either way."""
+    title = normalize(ticket["title"])
+    if title:
+        return mask_pii(title, find_pii(title))[:200]
+    return mask_pii(normalize(ticket["text"]), ticket["pii"])[:60]
+
+
 def _readable(members: Members, visible: Visible) -> Members:
+    """The members a caller reading the queues `visible` (None: all) may see. What it is shown of a hot issue is
+    made from these alone; of the others, it learns how many there are (`hidden`), nothing else."""
     return [(m, t) for m, t in members if visible is None or t.queue in visible]
 
 

@@ -288,6 +288,19 @@ def test_hot_issue_answers_are_built_from_the_callers_tickets_only(world, mixed_
     assert not any((labor_words - urban_words) & set(s["keywords"]) for s in seen["other"])
 
 
+def test_ticket_page_links_the_hot_issue_as_the_caller_sees_it(world, mixed_issue, signed_in):
+    """The urban official's ticket page (headless Chromium): the hot issue under its own ticket's title, counted
+    with the tickets elsewhere, though none of them is its own but this one."""
+    issue, _, moved = mixed_issue
+    page, errors = signed_in(world.api.server.url, world.api.tokens["other"])
+    page.wait_for_selector(".queue-card")
+    page.goto(f"{world.api.server.url}/ui/#/ticket/{moved}")
+    page.wait_for_selector("#ticket-hot-issue a")
+    link = page.inner_text("#ticket-hot-issue")
+    assert f"#{issue} {normalize(wages('C5县'))[:60]}" in link and "共 3 件" in link and "欠薪" not in link
+    assert errors == []
+
+
 def test_resolving_a_hot_issue_touches_only_the_callers_tickets(world, mixed_issue):
     issue, labor, moved = mixed_issue
     done = world.ok("other", "POST", f"/api/hot-issues/{issue}/resolve", json={"reply": "住建局已督促整改。"})

@@ -102,6 +102,17 @@ class ServerProcess:
             engine.dispose()
         return token
 
+    def build_case_base(self, limit: int) -> str:
+        """`minsheng cases build --limit LIMIT` on this server's database, with the model the server runs (the
+        public case base from data/cases); returns its output."""
+        with self.client() as client:
+            version = client.get("/info").json()["model_version"]
+        done = subprocess.run([sys.executable, "-m", "minsheng.cli", "cases", "build", "--limit", str(limit),
+                               "--model", f"minsheng-classifier:{version}"],
+                              cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
     def client(self, token: str | None = None, **kwargs) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, timeout=60, headers=headers, **kwargs)

@@ -153,16 +153,20 @@ def test_list_per_department_and_overall_ranked_by_size_and_growth(sessions, clf
     assert [i["id"] for i in ranked] == [light_id, water_id]
     assert [(i["open"], i["recent"], i["heat"]) for i in ranked] == [(2, 2, 4), (3, 0, 3)]
 
-    # a repost routed to another department joins the group: that department sees the issue, its own ticket,
-    # and how many are elsewhere
+    # a repost routed to another department joins the group: that department sees the issue as its own ticket
+    # makes it (title, counts, departments, rank), and how many tickets are elsewhere, nothing of them
     moved, issue = submit(sessions, index, clf, *REPOSTS[2], queue="environment")
     assert issue == light_id
     with sessions() as s:
         summary, tickets = hot_issue_detail(s, light_id, {"environment"})
         assert [t["id"] for t in tickets] == [moved["id"]]
-        assert (summary["size"], summary["hidden"], summary["scope"]["tickets"]) == (3, 2, 1)
-        assert {d["queue"]: d["tickets"] for d in summary["departments"]} == {"urban": 2, "environment": 1}
-        assert [i["id"] for i in list_hot_issues(s, LABELS, {"environment"})] == [light_id, water_id]
+        assert tickets[0]["matched_ticket_id"] is None and tickets[0]["similarity"] is None  # an urban ticket
+        assert (summary["title"], summary["size"], summary["hidden"], summary["scope"]["tickets"]) == (
+            normalize(REPOSTS[2][0]), 1, 2, 1)
+        assert {d["queue"]: d["tickets"] for d in summary["departments"]} == {"environment": 1}
+        # ranked by its own tickets: the issue with one open ticket of its own below the one with three
+        assert [i["id"] for i in list_hot_issues(s, LABELS, {"environment"})] == [water_id, light_id]
+        assert [(i["size"], i["hidden"]) for i in list_hot_issues(s, LABELS, None)] == [(3, 0), (3, 0)]
 
 
 def test_resolving_a_group_records_every_ticket(sessions, clf):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,12 +16,13 @@ from minsheng.assist.hot_issues import HotIssueIndex
 from minsheng.core.text import normalize
 from minsheng.model.embedding import embedding_id, served_quantize
 from minsheng.store.cases import case_to_dict, cases_by_id
-from minsheng.store.models import Ticket
+from minsheng.store.models import CaseEntry, Ticket
 from minsheng.store.queues import Visible, _visible
 from minsheng.store.tickets import ticket_to_dict
 
 log = logging.getLogger("minsheng.assist")
 TEXT_CHARS = 300  # of a past case's message; its reply is given whole
+LOOKUP = 500  # case ids read from the store in one query (bound parameters stay well under any database's limit)
 
 
 def expected_embedding(sessions: sessionmaker[Session]) -> str | None:
@@ -65,18 +66,15 @@ class Assistant:
             self.cases.sync(embedding)
 
     def similar(self, ticket_id: int, visible: Visible, k: int) -> dict[str, Any]:
-        """The k most similar past cases with distinct replies (a hot issue resolved with one reply is one case
-        here), the ticket's own case left out. Same access rule as the ticket."""
+        """The k most similar past cases the caller may read (the public case base and the tickets of its queues)
+        with distinct replies (a hot issue resolved with one reply is one case here), the ticket's own case left
+        out. Same access rule as the ticket."""
         with self.sessions() as session:
             ticket = ticket_to_dict(_visible(session.get(Ticket, ticket_id), ticket_id, visible))
         version, vectors = self.embed([ticket_input(ticket)])
-        hits = self.cases.search(vectors[0], version, 3 * k + 5)
-        with self.sessions() as session:
-            rows = cases_by_id(session, [i for i, _ in hits])
         out, replies = [], set()
-        for case_id, similarity in hits:
-            case = rows.get(case_id)
-            if case is None or case.ticket_id == ticket_id or normalize(case.reply) in replies:
+        for case, similarity in self._readable(vectors[0], version, visible, 3 * k + 5):
+            if case.ticket_id == ticket_id or normalize(case.reply) in replies:
                 continue
             replies.add(normalize(case.reply))
             item = case_to_dict(case)
@@ -101,3 +99,23 @@ class Assistant:
             add_resolved_tickets(self.sessions, tickets, self.embed, self.cases)
         except Exception as e:  # noqa: BLE001
             log.error("tickets %s not added to the case base: %s", [t["id"] for t in tickets], type(e).__name__)
+
+    def _readable(self, query: np.ndarray, version: str, visible: Visible,
+                  first: int) -> Iterator[tuple[CaseEntry, float]]:
+        """The cases the caller may read, most similar first. Filtered before any top k is taken: the search
+        widens (first, 4x, 16x, ... hits) until the caller has enough or the case base is exhausted, so other
+        departments' cases nearer the query cannot crowd out the caller's. Looked up LOOKUP at a time, lazily."""
+        seen: set[int] = set()
+        wanted = first
+        while True:
+            hits = self.cases.search(query, version, wanted)
+            new = [(i, s) for i, s in hits if i not in seen]
+            seen.update(i for i, _ in new)
+            for start in range(0, len(new), LOOKUP):
+                batch = new[start:start + LOOKUP]
+                with self.sessions() as session:
+                    rows = cases_by_id(session, [i for i, _ in batch], visible)
+                yield from ((rows[i], s) for i, s in batch if i in rows)
+            if len(hits) < wanted:
+                return
+            wanted *= 4

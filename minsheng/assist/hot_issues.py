@@ -28,9 +28,8 @@ from minsheng.assist.similarity import (
     issue_features,
     to_bytes,
 )
-from minsheng.core.nlp import find_pii, mask_pii
-from minsheng.core.text import normalize
 from minsheng.store.hot_issues import (
+    issue_title,
     join_hot_issue,
     member_status,
     open_member_ids,
@@ -39,15 +38,6 @@ from minsheng.store.hot_issues import (
 
 log = logging.getLogger("minsheng.hot_issues")
 VERIFY = 8  # matching candidates whose status is read at once
-
-
-def issue_title(ticket: dict[str, Any]) -> str:
-    """The title a new hot issue gets from its first ticket: the ticket's title, else the start of its text;
-    PII-masked either way."""
-    title = normalize(ticket["title"])
-    if title:
-        return mask_pii(title, find_pii(title))[:200]
-    return mask_pii(normalize(ticket["text"]), ticket["pii"])[:60]
 
 
 class _Open:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import CaseEntry
+from .models import CaseEntry, Ticket
+from .queues import Visible
 
 SOURCES = ("replies", "ticket")
 
@@ -73,9 +74,18 @@ def case_vectors(session: Session, model_version: str, after_id: int = 0) -> lis
         .where(CaseEntry.model_version == model_version, CaseEntry.id > after_id).order_by(CaseEntry.id)).all())
 
 
-def cases_by_id(session: Session, ids: Iterable[int]) -> dict[int, CaseEntry]:
+def cases_by_id(session: Session, ids: Iterable[int], visible: Visible) -> dict[int, CaseEntry]:
+    """The cases among `ids` that a caller reading the queues `visible` (None: all) may see: the published replies
+    of data/cases, and the cases of tickets now in one of its queues. Never another department's tickets, whose
+    text and reply are that department's (a report to 纪检监察 must not reach the department it accuses)."""
     ids = list(ids)
-    return {c.id: c for c in session.scalars(select(CaseEntry).where(CaseEntry.id.in_(ids)))} if ids else {}
+    if not ids:
+        return {}
+    query = select(CaseEntry).where(CaseEntry.id.in_(ids))
+    if visible is not None:
+        query = (query.outerjoin(Ticket, Ticket.id == CaseEntry.ticket_id)
+                 .where(or_(CaseEntry.source == "replies", Ticket.queue.in_(sorted(visible)))))
+    return {c.id: c for c in session.scalars(query)}
 
 
 def case_to_dict(case: CaseEntry) -> dict[str, Any]:

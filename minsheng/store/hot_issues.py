@@ -8,10 +8,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from minsheng.core.labels import LabelSet
+from minsheng.core.nlp import find_pii, mask_pii
+from minsheng.core.text import normalize
 
 from .models import AuditEvent, HotIssue, HotIssueTicket, Ticket, utcnow
 from .queues import (
@@ -98,20 +100,48 @@ def _scope(labels: LabelSet, visible: Visible, queue: str | None) -> list[str] |
     return [queue]
 
 
-def _summary(issue: HotIssue, members: list[tuple[HotIssueTicket, Ticket]], scope: list[str] | None,
+Members = list[tuple[HotIssueTicket, Ticket]]
+
+
+def issue_title(ticket: dict[str, Any]) -> str:
+    """The title a hot issue gets from its first ticket (ticket_to_dict): the ticket's title, else the start of its
+    text; PII-masked either way."""
+    title = normalize(ticket["title"])
+    if title:
+        return mask_pii(title, find_pii(title))[:200]
+    return mask_pii(normalize(ticket["text"]), ticket["pii"])[:60]
+
+
+def _readable(members: Members, visible: Visible) -> Members:
+    """The members a caller reading the queues `visible` (None: all) may see. What it is shown of a hot issue is
+    made from these alone; of the others, it learns how many there are (`hidden`), nothing else."""
+    return [(m, t) for m, t in members if visible is None or t.queue in visible]
+
+
+def _title(issue: HotIssue, shown: Members) -> str:
+    """The issue's title where the caller may read the ticket that started it (the member that matched none),
+    else one made the same way from the caller's oldest ticket in it."""
+    if not shown or any(m.matched_ticket_id is None for m, _ in shown):
+        return issue.title
+    return issue_title(ticket_to_dict(shown[0][1]))
+
+
+def _summary(issue: HotIssue, members: Members, visible: Visible, scope: list[str] | None,
              since: datetime) -> dict[str, Any]:
-    """The issue over all its tickets (it is as hot as all of them make it), and how many are in `scope` (the
-    caller's queues, or the one asked for)."""
-    tickets = [t for _, t in members]
+    """The issue as a caller reading the queues `visible` sees it: made from those of its tickets only, with the
+    number of the others (`hidden`); and how many of them are in `scope` (the caller's queues, or the one asked
+    for)."""
+    shown = _readable(members, visible)
+    tickets = [t for _, t in shown]
     mine = [t for t in tickets if scope is None or t.queue in scope]
-    places = Counter(p for m, _ in members for p in dict.fromkeys(m.places))
-    keywords = Counter(k for m, _ in members for k in dict.fromkeys(m.keywords))
+    places = Counter(p for m, _ in shown for p in dict.fromkeys(m.places))
+    keywords = Counter(k for m, _ in shown for k in dict.fromkeys(m.keywords))
     departments = Counter((t.queue, t.department) for t in tickets)
     open_ = sum(t.status != "resolved" for t in tickets)
     recent = sum(t.created_at >= since for t in tickets)
     return {
-        "id": issue.id, "title": issue.title, "size": len(tickets), "open": open_, "recent": recent,
-        "heat": open_ + recent,
+        "id": issue.id, "title": _title(issue, shown), "size": len(tickets), "hidden": len(members) - len(shown),
+        "open": open_, "recent": recent, "heat": open_ + recent,
         "scope": {"queues": scope, "tickets": len(mine), "open": sum(t.status != "resolved" for t in mine)},
         "first_seen": min(t.created_at for t in tickets).isoformat() if tickets else None,
         "last_seen": max(t.created_at for t in tickets).isoformat() if tickets else None,
@@ -121,7 +151,7 @@ def _summary(issue: HotIssue, members: list[tuple[HotIssueTicket, Ticket]], scop
     }
 
 
-def _members(session: Session, issue_ids: Sequence[int]) -> dict[int, list[tuple[HotIssueTicket, Ticket]]]:
+def _members(session: Session, issue_ids: Sequence[int]) -> dict[int, Members]:
     out: dict[int, list] = {i: [] for i in issue_ids}
     rows = session.execute(select(HotIssueTicket, Ticket).join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
                            .where(HotIssueTicket.issue_id.in_(list(issue_ids)))
@@ -133,17 +163,18 @@ def _members(session: Session, issue_ids: Sequence[int]) -> dict[int, list[tuple
 
 def list_hot_issues(session: Session, labels: LabelSet, visible: Visible, queue: str | None = None,
                     limit: int = 20, min_size: int = 2, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Hot issues of at least `min_size` tickets with an unresolved ticket in one queue, or in any of the caller's
-    queues (admins: any queue), hottest first: unresolved tickets plus tickets of the last RECENT_DAYS days (so a
-    growing issue rises), then the latest."""
+    """Hot issues of at least `min_size` tickets (all of them: size + hidden) with an unresolved ticket in one
+    queue, or in any of the caller's queues (admins: any queue), hottest first as the caller sees them: its
+    unresolved tickets plus its tickets of the last RECENT_DAYS days (so a growing issue rises), then the latest."""
     scope = _scope(labels, visible, queue)
     since = (now or utcnow()) - timedelta(days=RECENT_DAYS)
-    size = func.count(HotIssueTicket.ticket_id)
-    open_ = func.sum(case((Ticket.status != "resolved", 1), else_=0))
-    recent = func.sum(case((Ticket.created_at >= since, 1), else_=0))
+    readable = true() if visible is None else Ticket.queue.in_(sorted(visible))
+    open_ = func.sum(case((and_(readable, Ticket.status != "resolved"), 1), else_=0))
+    recent = func.sum(case((and_(readable, Ticket.created_at >= since), 1), else_=0))
+    latest = func.max(case((readable, Ticket.created_at)))
     query = (select(HotIssueTicket.issue_id).join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
-             .group_by(HotIssueTicket.issue_id).having(size >= min_size, open_ >= 1)
-             .order_by((open_ + recent).desc(), func.max(Ticket.created_at).desc(), HotIssueTicket.issue_id.desc())
+             .group_by(HotIssueTicket.issue_id).having(func.count(HotIssueTicket.ticket_id) >= min_size, open_ >= 1)
+             .order_by((open_ + recent).desc(), latest.desc(), HotIssueTicket.issue_id.desc())
              .limit(limit))
     if scope is not None:
         in_scope = (select(HotIssueTicket.issue_id).join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
@@ -152,25 +183,28 @@ def list_hot_issues(session: Session, labels: LabelSet, visible: Visible, queue:
     ids = list(session.scalars(query))
     members = _members(session, ids)
     issues = {i.id: i for i in session.scalars(select(HotIssue).where(HotIssue.id.in_(ids)))}
-    return [_summary(issues[i], members[i], scope, since) for i in ids]
+    return [_summary(issues[i], members[i], visible, scope, since) for i in ids]
 
 
 def hot_issue_detail(session: Session, issue_id: int, visible: Visible,
                      now: datetime | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The issue (counted over the caller's queues) and its tickets the caller may see, oldest first, each with
-    its similarity to the ticket it repeated. `hidden`: tickets of the issue in other departments' queues."""
+    """The issue as the caller sees it (_summary) and its tickets the caller may read, oldest first, each with its
+    similarity to the ticket it repeated where the caller may read that one too."""
     issue = session.get(HotIssue, issue_id)
     if issue is None:
         raise NotFound(f"no hot issue {issue_id}")
     members = _members(session, [issue_id])[issue_id]
-    scope = None if visible is None else sorted(visible)
-    shown = [(m, t) for m, t in members if scope is None or t.queue in scope]
+    shown = _readable(members, visible)
     if not shown:
         raise NotVisible(f"hot issue {issue_id} has no ticket in the caller's queues")
-    summary = _summary(issue, members, scope, (now or utcnow()) - timedelta(days=RECENT_DAYS))
-    summary["hidden"] = len(members) - len(shown)
-    tickets = [{**ticket_to_dict(t), "similarity": m.similarity, "matched_ticket_id": m.matched_ticket_id}
-               for m, t in shown]
+    scope = None if visible is None else sorted(visible)
+    summary = _summary(issue, members, visible, scope, (now or utcnow()) - timedelta(days=RECENT_DAYS))
+    ids = {t.id for _, t in shown}
+    tickets = []
+    for m, t in shown:
+        repeats_readable = m.matched_ticket_id in ids
+        tickets.append({**ticket_to_dict(t), "similarity": m.similarity if repeats_readable else None,
+                        "matched_ticket_id": m.matched_ticket_id if repeats_readable else None})
     return summary, tickets
 
 

@@ -1,5 +1,6 @@
 """Similar past cases and hot issues under /api, with the review API's tokens, roles and queue rules: a caller sees
-the similar cases of the tickets it may see, and the hot issues that have tickets in its queues."""
+the similar cases of the tickets it may see, drawn from the public case base and its own queues' tickets, and the
+hot issues that have tickets in its queues, as its own tickets make them (the store applies both rules)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -47,14 +48,15 @@ def _ticket_summary(ticket: dict[str, Any], caller: Principal) -> dict[str, Any]
 @router.get("/api/tickets/{ticket_id}/similar")
 def similar_cases(ticket_id: RowId, caller: Reviewer, assistant: Assist,
                   k: Annotated[int, Query(ge=1, le=20)] = 5) -> dict[str, Any]:
-    """The k past cases most similar to the ticket, with the reply each got and the department that gave it
-    (cosine similarity of the encoder's sentence vectors; masked texts). Distinct replies only."""
+    """The k past cases most similar to the ticket that the caller may read (the public case base and the
+    tickets of its queues), with the reply each got and the department that gave it (cosine similarity of the
+    encoder's sentence vectors; masked texts). Distinct replies only."""
     return assistant.similar(ticket_id, caller.queues, k)
 
 
 @router.get("/api/tickets/{ticket_id}/hot-issue")
 def ticket_hot_issue(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
-    """The hot issue the ticket belongs to (counted over the caller's queues), or null."""
+    """The hot issue the ticket belongs to, as the caller's tickets make it, or null."""
     with sessions() as session:
         _visible(session.get(Ticket, ticket_id), ticket_id, caller.queues)
         issue_id = issue_of(session, ticket_id)
@@ -65,8 +67,9 @@ def ticket_hot_issue(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> 
 def hot_issues(caller: Reviewer, sessions: Sessions, labels: Labels, queue: str | None = None,
                limit: Annotated[int, Query(ge=1, le=100)] = 20,
                min_size: Annotated[int, Query(ge=1, le=1000)] = 2) -> dict[str, Any]:
-    """Hot issues with unresolved tickets, hottest first (open tickets + tickets of the last 7 days), counted in
-    `queue` or over all the caller's queues (admins: all queues)."""
+    """Hot issues with unresolved tickets in `queue` or in any of the caller's queues (admins: all queues), each
+    made from the caller's tickets (`hidden`: how many are elsewhere), hottest first (its open tickets + its
+    tickets of the last 7 days)."""
     with sessions() as session:
         issues = list_hot_issues(session, labels, caller.queues, queue, limit, min_size)
     return {"queue": queue, "hot_issues": issues}
@@ -74,8 +77,8 @@ def hot_issues(caller: Reviewer, sessions: Sessions, labels: Labels, queue: str 
 
 @router.get("/api/hot-issues/{issue_id}")
 def hot_issue(issue_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
-    """The hot issue and its tickets in the caller's queues (PII masked as in the queue listing); `hidden`
-    counts its tickets in other departments' queues."""
+    """The hot issue as the caller's tickets make it, and those tickets (PII masked as in the queue listing);
+    `hidden` counts its tickets in other departments' queues."""
     with sessions() as session:
         summary, tickets = hot_issue_detail(session, issue_id, caller.queues)
     return {**summary, "tickets": [_ticket_summary(t, caller) for t in tickets]}

@@ -315,8 +315,8 @@ async function showAssist(t, box) {
       api(`/api/tickets/${t.id}/similar?k=5`), api(`/api/tickets/${t.id}/hot-issue`)]);
     const empty = similar.case_base_size ? "没有相似案例。" : "案例库为空：请管理员运行 minsheng cases build。";
     box.replaceChildren(h("h2", {}, "相似历史案例"),
-      issue && issue.size > 1 && h("p", { id: "ticket-hot-issue" }, "属于热点问题 ",
-        h("a", { href: `#/hot-issue/${issue.id}` }, `#${issue.id} ${issue.title}`), `（共 ${issue.size} 件）`),
+      issue && issue.size + issue.hidden > 1 && h("p", { id: "ticket-hot-issue" }, "属于热点问题 ",
+        h("a", { href: `#/hot-issue/${issue.id}` }, `#${issue.id} ${issue.title}`), `（共 ${issue.size + issue.hidden} 件）`),
       similar.cases.length ? h("ol", { class: "cases" }, similar.cases.map((c) => h("li", { "data-case": c.case_id },
         h("div", {}, h("b", {}, similarity(c.similarity)), " ", h("span", { class: "tag domain" }, c.domain),
           c.domain_predicted ? h("span", { class: "muted" }, "（模型判断）") : null, ` ${c.department} `,
@@ -341,7 +341,8 @@ async function showHotIssues(params) {
     h("td", {}, `${i.open} / ${i.size}`), h("td", {}, i.recent),
     h("td", { class: "conf" }, h("div", {}, time(i.first_seen)), h("div", {}, time(i.last_seen))),
     h("td", { class: "kw" }, i.places.join("、") || "—"), h("td", { class: "kw" }, i.keywords.join("、")),
-    h("td", { class: "kw" }, i.departments.map((d) => `${d.department} ${d.tickets}`).join("、"))));
+    h("td", { class: "kw" }, [...i.departments.map((d) => `${d.department} ${d.tickets}`),
+      ...(i.hidden ? [`其他部门 ${i.hidden}`] : [])].join("、"))));
   view.replaceChildren(
     h("h1", {}, "热点问题 ", h("span", { class: "muted" }, queue ? `（${queues[queue] || queue}）` : me.queues ? "（本部门队列）" : "（全部队列）")),
     h("div", { class: "filters" }, h("label", {}, "队列", select("queue", [["", "全部"], ...mine.map((q) => [q, queues[q] || q])], queue,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from minsheng.core.labels import load_labels
 from minsheng.core.text import normalize
-from minsheng.store import HotIssueTicket, Ticket, session_factory
+from minsheng.store import HotIssueTicket, Ticket, create_user, session_factory
 from tests.test_review_api import Api
 
 LABELS = load_labels()
@@ -37,8 +37,10 @@ class World:
 
     def __init__(self, server):
         self.api = Api(server)
-        self.api.tokens.update(own=server.token("official", ["labor"]), other=self.api.tokens["urban"])
         self.sessions = session_factory(self.api.engine)
+        self.own_name = f"labor-{uuid.uuid4().hex[:8]}"  # an assign target: the labor official
+        _, own = create_user(self.sessions, LABELS, self.own_name, "official", ["labor"])
+        self.api.tokens.update(own=own, other=self.api.tokens["urban"])
         self.districts = iter(FRESH_DISTRICTS)
 
     def __call__(self, role, method, path, **kwargs):
@@ -65,6 +67,12 @@ class World:
     def resolved_ticket(self) -> int:
         ticket_id = self.labor_ticket()
         self.ok("admin", "POST", f"/api/tickets/{ticket_id}/resolve", json={"reply": "已责令公司补缴社保。"})
+        return ticket_id
+
+    def claimed_ticket(self) -> int:
+        """A new labor ticket claimed by the labor official."""
+        ticket_id = self.labor_ticket()
+        self.ok("own", "POST", f"/api/tickets/{ticket_id}/claim")
         return ticket_id
 
     def labor_issue(self) -> int:
@@ -104,7 +112,8 @@ class World:
 def world(request):
     world = World(request.getfixturevalue(request.param))
     world.api.server.build_case_base(20)  # public cases (data/cases): any official may read them
-    world.shared = {"ticket": world.labor_ticket(), "resolved": world.resolved_ticket(), "issue": world.labor_issue()}
+    world.shared = {"ticket": world.labor_ticket(), "resolved": world.resolved_ticket(), "issue": world.labor_issue(),
+                    "claimed": world.claimed_ticket()}
     yield world
     world.api.client.close()
     world.api.engine.dispose()
@@ -159,8 +168,9 @@ def check_content(world, role, path, answer):
 
 # --- every route x every role ------------------------------------------------------------------------------------
 REVIEWERS, LABOR_READERS = {"own", "other", "admin"}, {"own", "admin"}
-ROUTES = [  # method, path ({ticket}: an open labor ticket, {resolved}: a resolved one, {issue}: a labor hot issue),
-    # body, who may; a POST on a target changes it: the roles that may get a fresh target each
+ROUTES = [  # method, path ({ticket}: an open labor ticket, {resolved}: a resolved one, {issue}: a labor hot issue,
+    # {claimed}: a labor ticket the labor official claimed), body, who may; a POST on a target changes it: the roles
+    # that may get a fresh target each
     ("POST", "/classify", {"messages": [{"text": INSURANCE}]}, {"intake", "admin"}),
     ("POST", "/submit", {"text": INSURANCE, "channel": "web"}, {"intake", "admin"}),
     ("GET", "/api/me", None, {"intake", *REVIEWERS}),
@@ -175,13 +185,17 @@ ROUTES = [  # method, path ({ticket}: an open labor ticket, {resolved}: a resolv
     ("POST", "/api/tickets/{ticket}/relabel", {"sentiment": "中性", "reason": "复核"}, LABOR_READERS),
     ("POST", "/api/tickets/{ticket}/resolve", {"reply": "已处理。"}, LABOR_READERS),
     ("POST", "/api/tickets/{resolved}/reopen", None, LABOR_READERS),
+    ("POST", "/api/tickets/{ticket}/confirm", {"tasks": ["sentiment", "appeal"]}, LABOR_READERS),
+    ("POST", "/api/tickets/{claimed}/unclaim", None, LABOR_READERS),
+    ("POST", "/api/tickets/{claimed}/assign", {"to": "{own_name}"}, {"admin"}),
     ("GET", "/api/hot-issues?limit=100&min_size=1", None, REVIEWERS),
     ("GET", "/api/hot-issues?queue=labor&limit=100", None, LABOR_READERS),
     ("GET", "/api/hot-issues/{issue}", None, LABOR_READERS),
     ("POST", "/api/hot-issues/{issue}/resolve", {"reply": "已责令企业补发工资。"}, LABOR_READERS),
     ("POST", "/api/admin/reload", None, {"admin"}),
 ]
-FRESH = {"ticket": World.labor_ticket, "resolved": World.resolved_ticket, "issue": World.labor_issue}
+FRESH = {"ticket": World.labor_ticket, "resolved": World.resolved_ticket, "issue": World.labor_issue,
+         "claimed": World.claimed_ticket}
 
 
 def expected_status(role, path, allowed) -> int:
@@ -202,6 +216,8 @@ def test_every_route_answers_each_role_as_its_department_allows(world, method, p
         ids[target] = FRESH[target](world)
     touched = world.tickets_of(target, ids[target]) if changes else []
     before = [world.state(t) for t in touched]
+    if body and "to" in body:
+        body = {**body, "to": body["to"].format(own_name=world.own_name)}
     r = world(role, method, path.format(**ids), json=body)
     expected = expected_status(role, path, allowed)
     assert r.status_code == expected, (role, r.text)

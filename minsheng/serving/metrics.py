@@ -26,13 +26,22 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope, prefix: str = "") 
         if match == Match.NONE:
             continue
         template = prefix + getattr(route, "path", "")
-        inner = getattr(route.app, "routes", None) if isinstance(route, Mount) else None
+        inner = _inner_routes(route)
         if inner:
             template = route_template(inner, {**scope, **child_scope}, template) or template
         if match == Match.FULL:
             return template
         partial = partial or template
     return partial
+
+
+def _inner_routes(route: BaseRoute) -> Sequence[BaseRoute] | None:
+    if isinstance(route, Mount):
+        return route.routes  # a mounted app's routes; none for static files
+    # FastAPI keeps an included router as one route (its routes' paths carry the router's prefix; this service
+    # includes its routers without another)
+    included = getattr(route, "original_router", None)
+    return included.routes if included is not None else None
 
 
 class RouteLabelledMetrics(instruments.RunnerTrafficMetricsMiddleware):

@@ -102,8 +102,12 @@ class SubmitLoad:
         with self.lock:
             acked = list(self.acked) if seq % self.retry_every == 4 else []
         ext = random.choice(acked) if acked else f"{self.channel}-{client}-{seq}"
-        body = {**self.msgs[(client * 997 + seq) % len(self.msgs)], "channel": self.channel, "external_id": ext}
-        return "POST", "/submit", body, ext
+        return "POST", "/submit", self.body(ext), ext
+
+    def body(self, ext: str) -> dict:
+        """The message sent under `ext`, the same on every retry (other content under a used id is a 409)."""
+        client, seq = (int(x) for x in ext.rsplit("-", 2)[-2:])
+        return {**self.msgs[(client * 997 + seq) % len(self.msgs)], "channel": self.channel, "external_id": ext}
 
     def on_result(self, _client: int, r) -> None:
         ext = r.meta
@@ -129,9 +133,7 @@ class SubmitLoad:
         conn = _connection(url)
         done = 0
         for ext in todo:
-            client, seq = (int(x) for x in ext.rsplit("-", 2)[-2:])
-            body = {**self.msgs[(client * 997 + seq) % len(self.msgs)], "channel": self.channel,
-                    "external_id": ext}
+            body = self.body(ext)
             while time.monotonic() < deadline:
                 try:
                     status, answer = request(conn, "POST", "/submit", body, headers)

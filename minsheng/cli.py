@@ -195,7 +195,15 @@ def cmd_users(args) -> int:
 LIMIT_HELP = "score on the first N rows of each benchmark file only (quick checks; the gate is weaker)"
 
 
+def _usage_tracking() -> None:
+    """BentoML reports usage to its vendor unless BENTOML_DO_NOT_TRACK is "true" (read once, by its CLI, its model
+    store and `bentoml serve`, which inherits it from `minsheng serve`): off unless MINSHENG_USAGE_TRACKING=on."""
+    if os.environ.get("MINSHENG_USAGE_TRACKING", "off").lower() != "on":
+        os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+
+
 def main(argv: list[str] | None = None) -> int:
+    _usage_tracking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="minsheng", description="民声: tag and route citizen feedback")
     sub = parser.add_subparsers(dest="command", required=True)

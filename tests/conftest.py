@@ -99,6 +99,12 @@ def pg_server(tmp_path_factory, bentoml_home, pg_admin):
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def srv(request):
+    """The real service on SQLite, then on PostgreSQL."""
+    return request.getfixturevalue("server" if request.param == "sqlite" else "pg_server")
+
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 FILES = ["domain/train.csv", "domain/dev.csv", "citizen/train.csv", "citizen/dev.csv", "sentiment_reviews/reviews.csv"]
 

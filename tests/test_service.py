@@ -11,11 +11,6 @@ OBVIOUS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def srv(request):
-    return request.getfixturevalue("server" if request.param == "sqlite" else "pg_server")
-
-
 @pytest.fixture
 def intake(srv):
     """A client of the hotline intake system (role intake) on `srv`."""

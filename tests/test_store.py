@@ -1,3 +1,4 @@
+import multiprocessing
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +16,7 @@ from minsheng.store import (
     NewTicket,
     Prediction,
     Routing,
+    SubmissionConflict,
     Ticket,
     alembic_config,
     count_tickets,
@@ -133,15 +135,27 @@ def test_create_ticket_writes_ticket_prediction_and_audit(sessions):
 def test_same_channel_and_external_id_is_idempotent(sessions):
     first, created = create_ticket(sessions, new_ticket(), prediction(), ROUTING, ANALYSIS, actor="intake")
     before = counts(sessions)
-    second, created_again = create_ticket(
-        sessions, new_ticket(text="重发的同一条消息"), prediction(domain="环境保护"), ROUTING, ANALYSIS, actor="intake"
-    )
+    # the same delivery again (its time in another zone is the same instant), whatever the model says now
+    again = new_ticket(received_at=datetime(2026, 3, 1, 14, 30, tzinfo=timezone.utc))
+    second, created_again = create_ticket(sessions, again, prediction(domain="环境保护"), ROUTING, ANALYSIS, "intake")
     assert created and not created_again
     assert second == first
     assert counts(sessions) == before
     # the same external id from another channel is another ticket
     _, other = create_ticket(sessions, new_ticket(channel="mailbox"), prediction(), ROUTING, ANALYSIS, actor="intake")
     assert other
+
+
+@pytest.mark.parametrize("changed", [{"text": "另一条投诉：路灯坏了"}, {"title": None}, {"contact": "13900139000"},
+                                     {"received_at": datetime(2026, 3, 2, tzinfo=BEIJING)}])
+def test_same_external_id_with_other_content_is_a_conflict(sessions, changed):
+    """A new message under a used id must not be answered with the old ticket: the new complaint would be lost."""
+    first, _ = create_ticket(sessions, new_ticket(), prediction(), ROUTING, ANALYSIS, actor="intake")
+    before = counts(sessions)
+    with pytest.raises(SubmissionConflict) as caught:
+        create_ticket(sessions, new_ticket(**changed), prediction(), ROUTING, ANALYSIS, actor="intake")
+    assert (caught.value.ticket_id, caught.value.fields) == (first["id"], list(changed))
+    assert counts(sessions) == before
 
 
 def test_without_external_id_every_call_creates(sessions):
@@ -212,6 +226,36 @@ def test_concurrent_creates_make_one_ticket(db_url):
         assert sum(created for _, created in results) == 1
         assert len({t["id"] for t, _ in results}) == 1
         assert counts(sessions) == {"ticket": 1, "prediction": 1, "audit_event": 1}
+    finally:
+        engine.dispose()
+
+
+def _migrate_when_all_ready(db_url, barrier, errors):
+    try:
+        barrier.wait()
+        migrate(db_url)
+    except Exception as e:
+        errors.put(repr(e))
+
+
+def test_migrations_started_together_take_turns(db_url):
+    """Replicas and workers starting together on a fresh database, each a process (alembic's context is global to
+    a process): every migrate() succeeds and the schema is made once. Without a lock taken first, the losers fail
+    on tables the winner has made."""
+    spawn = multiprocessing.get_context("spawn")
+    barrier, errors = spawn.Barrier(3), spawn.Queue()
+    starts = [spawn.Process(target=_migrate_when_all_ready, args=(db_url, barrier, errors)) for _ in range(3)]
+    for p in starts:
+        p.start()
+    for p in starts:
+        p.join()
+    assert [p.exitcode for p in starts] == [0] * 3
+    assert errors.empty(), errors.get()
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head]
     finally:
         engine.dispose()
 

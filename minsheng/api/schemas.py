@@ -1,15 +1,24 @@
 """Request and response bodies of the HTTP API, with the limits that protect the service."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from minsheng.core.text import MAX_TEXT_CHARS, normalize
 
 MAX_MESSAGES = 64
+MAX_TITLE_CHARS = 500
+# The largest valid request is /classify with MAX_MESSAGES messages at their longest. A JSON encoder may write a
+# character as an escaped surrogate pair ("\ud83d\ude00", 12 bytes; Python's json.dumps does by default); the
+# slack holds the keys, punctuation and indentation. Larger bodies are refused unread (serving/limits.py).
+MAX_BODY_BYTES = MAX_MESSAGES * (MAX_TEXT_CHARS + MAX_TITLE_CHARS) * 12 + 64 * 1024
+# C0/C1 control characters but tab, newline and carriage return, and lone surrogates: PostgreSQL refuses NUL,
+# neither database can encode a lone surrogate, and none of them belongs in a citizen's message.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # a row id in a path: beyond int64 SQLite raises OverflowError (a 500) where a 422 is the answer
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # the id columns are 32-bit INTEGER on PostgreSQL
 
@@ -22,11 +31,20 @@ def _not_blank(value: str) -> str:
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, description=f"at most {MAX_TEXT_CHARS} characters"),
                  AfterValidator(_not_blank)]
-Title = Annotated[str | None, Field(default=None, max_length=500)]
+Title = Annotated[str | None, Field(default=None, max_length=MAX_TITLE_CHARS)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)  # an unknown or mistyped field is an error
+    """A request body: unknown or mistyped fields are errors, and so are control characters in any text field."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value):
+        if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+            raise ValueError("must not contain control characters (tab, newline and carriage return are allowed)")
+        return value
 
 
 class Message(Strict):

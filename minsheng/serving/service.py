@@ -11,7 +11,8 @@ import aiohttp
 import bentoml
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from minsheng.api.auth import intake, require
 from minsheng.api.routes.assist import router as assist_router
 from minsheng.api.routes.review import router as review_router
 from minsheng.api.schemas import (
+    MAX_BODY_BYTES,
     ClassifyRequest,
     ClassifyResponse,
     Info,
@@ -32,13 +34,16 @@ from minsheng.core.labels import load_labels
 from minsheng.core.nlp import get_analyzer, masked_input
 from minsheng.core.routing import Prediction, route
 from minsheng.core.text import normalize
+from minsheng.serving import metrics
+from minsheng.serving.limits import BodyLimit
 from minsheng.serving.tagger import Tagger
 from minsheng.store import (
     Analysis,
     NewTicket,
     Routing,
+    SubmissionConflict,
     create_ticket,
-    find_ticket,
+    find_submitted,
     first_prediction,
     make_engine,
     migrate,
@@ -47,9 +52,28 @@ from minsheng.store import (
 )
 
 log = logging.getLogger("minsheng.service")
-app = FastAPI(title="minsheng 民声", version="1", description="Tag, route and store citizen feedback.")
+metrics.install()
+# FastAPI's own docs pages load their scripts from a CDN: /docs below serves Swagger UI from BentoML's copy
+app = FastAPI(title="minsheng 民声", version="1", description="Tag, route and store citizen feedback.",
+              docs_url=None, redoc_url=None)
 app.include_router(review_router)
 app.include_router(assist_router)
+
+
+@app.get("/", include_in_schema=False)  # instead of BentoML's index page, which loads a third-party tag manager
+def _index() -> RedirectResponse:
+    return RedirectResponse("/ui/")
+
+
+@app.get("/docs", include_in_schema=False)
+def _docs() -> HTMLResponse:
+    """The OpenAPI documentation (/openapi.json) in Swagger UI, every file from this service (BentoML serves its
+    bundled copy under /static_content), and no validator badge fetched from swagger.io."""
+    return get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title,
+                               swagger_js_url="/static_content/swagger-ui-bundle.js",
+                               swagger_css_url="/static_content/swagger-ui.css",
+                               swagger_favicon_url="/static_content/favicon-light-32x32.png",
+                               swagger_ui_parameters={"validatorUrl": None})
 
 
 def _field(loc: tuple) -> str:
@@ -71,6 +95,14 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.detail == "There was an error parsing the body":  # FastAPI's words for an undecodable body
         return JSONResponse({"error": "request body is not valid UTF-8 JSON"}, status_code=400)
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+@app.exception_handler(SubmissionConflict)
+async def _external_id_taken(_: Request, exc: SubmissionConflict) -> JSONResponse:
+    return JSONResponse({"error": f"external_id already names ticket {exc.ticket_id}, with other content: "
+                                  "a new message needs a new external_id",
+                         "problems": [{"field": f, "problem": f"differs from ticket {exc.ticket_id}'s"}
+                                      for f in exc.fields]}, status_code=409)
 
 
 @app.exception_handler(bentoml.exceptions.ServiceUnavailable)  # the tagger shed the call: its queue is full
@@ -134,14 +166,18 @@ class Minsheng:
         return ClassifyResponse(results=[t for t, _ in self._tag([(m.title, m.text) for m in body.messages])])
 
     @app.post("/submit", response_model=SubmitResponse, status_code=201, dependencies=[Depends(intake)],
-              responses={200: {"description": "already submitted: the stored ticket"}})
+              responses={200: {"description": "already submitted: the stored ticket"},
+                         409: {"description": "the external_id names a ticket with other content"}})
     def submit(self, body: SubmitRequest) -> JSONResponse:
-        """Classify, route and store a ticket, all before answering. Idempotent on (channel, external_id)."""
+        """Classify, route and store a ticket, all before answering. Idempotent on (channel, external_id); the
+        same id with other content is a 409."""
         if body.received_at is not None and body.received_at.tzinfo is None:
             raise HTTPException(422, "received_at needs a time zone, e.g. 2026-11-24T09:30:00+08:00")
+        new = NewTicket(channel=body.channel, text=body.text, title=body.title, external_id=body.external_id,
+                        contact=body.contact, received_at=body.received_at)
         if body.external_id is not None:  # a retried delivery costs no model call
             with self.sessions() as session:
-                stored = find_ticket(session, body.channel, body.external_id)
+                stored = find_submitted(session, new)
                 if stored is not None:
                     return self._submitted(ticket_to_dict(stored), created=False)
         tags, answer = self._tag([(body.title, body.text)])[0]
@@ -157,8 +193,7 @@ class Minsheng:
         }
         ticket, created = create_ticket(
             self.sessions,
-            NewTicket(channel=body.channel, text=body.text, title=body.title, external_id=body.external_id,
-                      contact=body.contact, received_at=body.received_at),
+            new,
             prediction,
             Routing(queue=tags.queue, department=tags.department, priority=tags.priority,
                     needs_review=tags.needs_review),
@@ -199,3 +234,6 @@ class Minsheng:
         return Info(**{**self.tagger.info(), "label_version": self.labels.version},
                     domains=list(self.labels.domains),
                     queues={q: r.department for q, r in self.labels.queues().items()})
+
+
+Minsheng.add_asgi_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # every route, BentoML's own included

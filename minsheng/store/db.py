@@ -7,12 +7,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Seconds a SQLite writer waits for the write lock before "database is locked"; writers serialize on it.
 SQLITE_BUSY_TIMEOUT = 30
+# PostgreSQL advisory lock key ("mins") taken around migrations: one process of a database migrates at a time
+MIGRATION_LOCK_KEY = 0x6D696E73
 
 
 def database_url() -> str:
@@ -32,16 +34,18 @@ def normalize_url(url: str) -> str:
 
 def make_engine(url: str | None = None) -> Engine:
     url = normalize_url(url or database_url())
+    # hide_parameters: a database error's message leaves out the statement's values (citizens' text, contacts)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            hide_parameters=True,
             # sessions are handed between threads (FastAPI's threadpool), never used by two at once
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # pre-ping replaces connections that died with a PostgreSQL restart instead of failing the next request
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -67,13 +71,19 @@ def alembic_config() -> Config:
 
 
 def migrate(url_or_engine: str | Engine | None = None) -> None:
-    """alembic upgrade head on the given database; a no-op when it is already at head."""
+    """alembic upgrade head on the given database; a no-op when it is already at head. On PostgreSQL, replicas and
+    workers starting together take turns (a transaction-level advisory lock; on SQLite the write lock): the first
+    upgrades, the others then find the schema at head."""
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
         cfg = alembic_config()
         # The connection goes through attributes rather than sqlalchemy.url: ini interpolation would mangle
         # the % escapes in URLs, and the caller's engine keeps its settings (pragmas, search_path).
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            elif connection.dialect.name == "sqlite":  # the write lock now: the driver's BEGIN waits for a write
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     finally:

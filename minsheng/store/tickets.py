@@ -25,6 +25,19 @@ class NewTicket:
     received_at: datetime | None = None  # timezone-aware
 
 
+# what a channel sends: a repeated (channel, external_id) must repeat these to be the same delivery
+SUBMITTED_FIELDS = ("text", "title", "contact", "received_at")
+
+
+class SubmissionConflict(Exception):
+    """A (channel, external_id) already names a ticket with other content: a new message under a used id, which
+    must be refused rather than answered with the old ticket (the new complaint would be lost)."""
+
+    def __init__(self, ticket_id: int, fields: list[str]):
+        super().__init__(f"external_id names ticket {ticket_id}, whose {', '.join(fields)} differ")
+        self.ticket_id, self.fields = ticket_id, fields
+
+
 @dataclass(frozen=True)
 class Routing:
     queue: str
@@ -53,11 +66,12 @@ def create_ticket(
     `prediction` holds Prediction's fields (model_version, label_version, <task> and <task>_confidence for
     domain/sentiment/appeal/urgent, scores). Returns (ticket as a dict, created). A (channel, external_id)
     seen before returns the stored ticket with created=False and writes nothing, also when concurrent
-    calls race: the unique constraint decides and the losers read the winner's ticket."""
+    calls race: the unique constraint decides and the losers read the winner's ticket; with other content it
+    raises SubmissionConflict."""
     if new.external_id is not None:
         # cheap path for the common case, a channel retrying a delivery
         with sessions() as session:
-            existing = find_ticket(session, new.channel, new.external_id)
+            existing = find_submitted(session, new)
             if existing is not None:
                 return ticket_to_dict(existing), False
     try:
@@ -110,7 +124,7 @@ def create_ticket(
         if new.external_id is None:
             raise
         with sessions() as session:
-            existing = find_ticket(session, new.channel, new.external_id)
+            existing = find_submitted(session, new)
             if existing is None:
                 raise
             return ticket_to_dict(existing), False
@@ -120,6 +134,16 @@ def find_ticket(session: Session, channel: str, external_id: str) -> Ticket | No
     return session.scalars(
         select(Ticket).where(Ticket.channel == channel, Ticket.external_id == external_id)
     ).one_or_none()
+
+
+def find_submitted(session: Session, new: NewTicket) -> Ticket | None:
+    """The ticket stored for new's (channel, external_id), if any; SubmissionConflict if its content differs."""
+    existing = find_ticket(session, new.channel, new.external_id)
+    if existing is not None:
+        differ = [f for f in SUBMITTED_FIELDS if getattr(existing, f) != getattr(new, f)]
+        if differ:
+            raise SubmissionConflict(existing.id, differ)
+    return existing
 
 
 def first_prediction(session: Session, ticket_id: int) -> Prediction | None:

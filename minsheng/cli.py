@@ -18,16 +18,16 @@ def _database():
 
 
 def _load(ref: str | None, quantize: str = "off"):
-    """A model folder or store tag; by default the production model (the latest promotion, else the shipped)."""
+    """A model folder or store tag; by default the model that serves (store.serving_tag)."""
     from minsheng.core.labels import load_labels
     from minsheng.model.classifier import Classifier
     from minsheng.model.registry import model_dir
-    from minsheng.store import production_tag
+    from minsheng.store import serving_tag
 
     if not ref:
         engine, sessions = _database()
         with sessions() as session:
-            ref = production_tag(session)
+            ref = serving_tag(session)
         engine.dispose()
     labels = load_labels()
     clf = Classifier.load(model_dir(ref), quantize=quantize)

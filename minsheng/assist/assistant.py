@@ -4,7 +4,6 @@ loaded; what they are compared with is held in memory here (assist/cases.py, ass
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -31,12 +30,10 @@ def expected_embedding(sessions: sessionmaker[Session]) -> str | None:
     it is loaded on first use, with the Tagger's answer)."""
     try:
         from minsheng.model.registry import resolve
-        from minsheng.store import production_tag
+        from minsheng.store import serving_tag
 
-        tag = os.environ.get("MINSHENG_MODEL")
-        if not tag:
-            with sessions() as session:
-                tag = production_tag(session)
+        with sessions() as session:
+            tag = serving_tag(session)
         return embedding_id(str(resolve(tag).tag.version), served_quantize())
     except Exception as e:  # noqa: BLE001
         log.warning("case base not preloaded: %s", type(e).__name__)

@@ -13,7 +13,7 @@ from minsheng.core.labels import load_labels
 from minsheng.model.embedding import served_quantize
 from minsheng.model.registry import resolve
 from minsheng.serving.batcher import GreedyBatcher
-from minsheng.store import make_engine, migrate, production_tag, session_factory
+from minsheng.store import make_engine, migrate, serving_tag, session_factory
 
 if TYPE_CHECKING:
     from minsheng.model.classifier import Classifier
@@ -40,11 +40,8 @@ class Tagger:
         self._batches = GreedyBatcher(self._answer, max_batch_size=32, max_queued=256)
 
     def _wanted_tag(self) -> str | None:
-        """MINSHENG_MODEL pins a model; otherwise the promoted one; with no promotion yet, the shipped one."""
-        if os.environ.get("MINSHENG_MODEL"):
-            return os.environ["MINSHENG_MODEL"]
         with self.sessions() as session:
-            return production_tag(session)
+            return serving_tag(session)
 
     def _load_wanted(self) -> tuple[str, Classifier]:
         from minsheng.model.classifier import (

@@ -19,7 +19,7 @@ from .models import (
                      Ticket,
                      User,
 )
-from .promotions import production_tag, promotion_history, record_promotion
+from .promotions import production_tag, record_promotion, serving_tag
 from .queues import (
                      CONFIRMED,
                      LOCAL_TZ,
@@ -79,8 +79,8 @@ __all__ = [
     "HotIssue",
     "HotIssueTicket",
     "production_tag",
-    "promotion_history",
     "record_promotion",
+    "serving_tag",
     "Invalid",
     "LOCAL_TZ",
     "NewTicket",

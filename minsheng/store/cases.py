@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from .models import CaseEntry, Ticket
 from .queues import Visible
 
-SOURCES = ("replies", "ticket")
-
 
 @dataclass(frozen=True)
 class NewCase:

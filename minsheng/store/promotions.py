@@ -1,6 +1,7 @@
 """Which model is in production: the latest accepted promotion. Refused ones are kept for the record."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,12 @@ def production_tag(session: Session) -> str | None:
                            .order_by(ModelPromotion.id.desc()).limit(1)).first()
 
 
+def serving_tag(session: Session) -> str | None:
+    """The one answer to "which model serves": $MINSHENG_MODEL if it pins one, else the latest accepted
+    promotion, else None (the shipped model; `minsheng.model.registry.resolve(None)`)."""
+    return os.environ.get("MINSHENG_MODEL") or production_tag(session)
+
+
 def record_promotion(sessions: sessionmaker[Session], tag: str, previous_tag: str | None, accepted: bool,
                      forced: bool, actor: str, reasons: list[str], figures: dict[str, Any]) -> int:
     with sessions.begin() as session:
@@ -24,7 +31,3 @@ def record_promotion(sessions: sessionmaker[Session], tag: str, previous_tag: st
         session.add(AuditEvent(actor=actor, action="model.promoted" if accepted else "model.promotion_refused",
                                detail={"tag": tag, "previous": previous_tag, "forced": forced}))
         return row.id
-
-
-def promotion_history(session: Session, limit: int = 20) -> list[ModelPromotion]:
-    return list(session.scalars(select(ModelPromotion).order_by(ModelPromotion.id.desc()).limit(limit)))

@@ -21,8 +21,7 @@ evaluate: setup
 	$(PY)/minsheng evaluate --out reports
 
 bento: setup
-	$(PY)/minsheng models import
-	$(PY)/bentoml build
+	$(PY)/minsheng bento
 
 # re-run every bench (bench/run_all.py, about an hour on 2 cores) and render bench/README.md and its .md reports
 # from bench/results/*.json; fails when any bench's acceptance condition fails. Some only: make bench ONLY=load,faults

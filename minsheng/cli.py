@@ -97,6 +97,32 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_bento(args) -> int:
+    """bentoml build with bentofile.yaml, packing the model that serves here and pinning the image to it."""
+    import tempfile
+
+    import bentoml
+    import yaml
+
+    from minsheng.model.registry import resolve
+    from minsheng.settings import PROJECT_DIR
+    from minsheng.store import serving_tag
+
+    engine, sessions = _database()
+    with sessions() as session:
+        tag = str(resolve(serving_tag(session)).tag)
+    engine.dispose()
+    spec = yaml.safe_load((PROJECT_DIR / "bentofile.yaml").read_text(encoding="utf-8"))
+    spec["models"] = [tag]
+    spec["envs"] = [*spec.get("envs", []), {"name": "MINSHENG_MODEL", "value": tag}]
+    with tempfile.TemporaryDirectory() as tmp:
+        bentofile = Path(tmp) / "bentofile.yaml"
+        bentofile.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+        bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(PROJECT_DIR))
+    print(f"built {bento.tag} serving {tag}")
+    return 0
+
+
 def cmd_export_labels(args) -> int:
     from datetime import datetime, timezone
 
@@ -258,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["list", "import"])
     p.add_argument("path", nargs="?")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("bento", help="bentoml build: a bento with the model that serves here (for containerize)")
+    p.set_defaults(func=cmd_bento)
 
     p = sub.add_parser("serve", help="start the HTTP service")
     p.add_argument("--host", default=os.environ.get("MINSHENG_HOST", "127.0.0.1"))

@@ -126,6 +126,7 @@ _NAME_BLOCKERS = _NOT_NAME_ENDINGS + ("小区", "社区", "花园", "广场", "�
                                   "物流", "传媒", "贸易", "信群")
 # Before 张 (这张卡, 一张) or 连 (为何连), a numeral or demonstrative makes the "surname" a measure word or adverb.
 _NOT_BEFORE_NAME = frozenset("这那一二两三几每哪半整某何")
+_COMMON_NAME_WORD_FREQ = 50  # a dictionary word this frequent is a word, even where jieba tags it a name
 _COMMON_PREFIX_WORD_FREQ = 100  # 历史老师, 长沙市长: the character before a surname forms a word with it
 
 
@@ -136,16 +137,31 @@ def _surname_of(word: str) -> str | None:
     return None
 
 
-def _is_name_token(word: str, flag: str, before: str, following: str) -> bool:
-    """A jieba "nr" token that is a person's name: surname first, 2-3 characters after a one-character surname
-    (3-4 after a two-character one), not a dictionary word (jieba tags 幼儿园, 许可, 高峰 nr; real names are
-    found by its HMM and are not in the dictionary), not a place or shop name (范林村, 金鸿星|小区)."""
-    surname = _surname_of(word) if flag == "nr" else None
-    if surname is None or not 2 <= len(word) - len(surname) + 1 <= 3 or word.endswith(_NOT_NAME_ENDINGS):
-        return False
-    if before[-1:] in _NOT_BEFORE_NAME:
-        return False
-    return not jieba.get_FREQ(word) and not following.startswith(_NAME_BLOCKERS)
+def _token_names(tokens: Sequence[tuple[str, str]], text: str) -> list[tuple[int, int]]:
+    """Person names among jieba's POS tokens: an "nr" token (or a surname token and a given-name token: 杨|秀英,
+    欧阳|娜娜) that starts with a surname, has 2-3 characters after a one-character surname (3-4 after a
+    two-character one), is not a word of jieba's dictionary (real names come from its HMM; it also tags
+    幼儿园, 许可, 高峰, 戴眼镜 nr, and its rare full names are as often brands: 高露洁, 温斯顿), is no place or shop (范林村, 金鸿星|小区) and does not
+    follow a numeral or demonstrative (这张卡)."""
+    names, offset, i = [], 0, 0
+    while i < len(tokens):
+        word, flag = tokens[i]
+        size = 1
+        given = tokens[i + 1] if i + 1 < len(tokens) else ("", "")
+        if (word in SURNAMES and (flag == "nr" or len(word) == 2) and given[1].startswith("nr")
+                and len(given[0]) <= 2 and given[0] not in HONORIFICS
+                and (jieba.get_FREQ(given[0]) or 0) < _COMMON_NAME_WORD_FREQ):
+            word, size = word + given[0], 2
+        elif not (flag in ("nr", "nrfg") and not jieba.get_FREQ(word)):
+            offset, i = offset + len(word), i + 1
+            continue
+        surname = _surname_of(word)
+        following = tokens[i + size][0] if i + size < len(tokens) else ""
+        if (surname and 2 <= len(word) - len(surname) + 1 <= 3 and not word.endswith(_NOT_NAME_ENDINGS)
+                and text[offset - 1 : offset] not in _NOT_BEFORE_NAME and not following.startswith(_NAME_BLOCKERS)):
+            names.append((offset, offset + len(word)))
+        offset, i = offset + len(word), i + size
+    return names
 
 
 def _honorific_names(text: str) -> list[tuple[int, int]]:
@@ -158,6 +174,9 @@ def _honorific_names(text: str) -> list[tuple[int, int]]:
             continue
         found.append((start, m.end() if m.group().endswith("某") else m.end("v")))
     return found
+
+
+PII_TYPES = frozenset(label for label, _ in _PII_PATTERNS) | {"NAME"}
 
 
 @dataclass(frozen=True)
@@ -191,12 +210,7 @@ def _scan(text: str) -> tuple[list[PiiSpan], list[tuple[str, str]]]:
                 taken.append(PiiSpan(label, start, end, text[start:end]))
     blanked = _blank(text, taken)
     tokens = [(p.word, p.flag) for p in jieba.posseg.cut(blanked)]
-    names, offset = [], 0
-    for i, (word, flag) in enumerate(tokens):
-        if _is_name_token(word, flag, blanked[:offset], tokens[i + 1][0] if i + 1 < len(tokens) else ""):
-            names.append((offset, offset + len(word)))
-        offset += len(word)
-    for start, end in sorted(names + _honorific_names(blanked)):
+    for start, end in sorted(_token_names(tokens, blanked) + _honorific_names(blanked)):
         if not _overlaps(start, end, taken):
             taken.append(PiiSpan("NAME", start, end, text[start:end]))
     return sorted(taken, key=lambda s: s.start), tokens
@@ -222,7 +236,12 @@ def pii_component(doc: Doc) -> Doc:
 # Words every message has (greetings, the writer, the addressee): never useful as keywords.
 KEYWORD_STOPWORDS = frozenset(
     "你好 您好 谢谢 感谢 请问 问题 领导 我们 他们 你们 希望 反映 情况 现在 没有 已经 一下 什么 怎么 这个 那个 本人".split())
-_NUMBER = re.compile(r"[\d.,%]+")
+_NUMBER_UNIT = re.compile(r"[\d.,%]+(?:[A-Za-z㎡²³]{1,3}\d?)?")  # 42, 3.5, 50%, 42m2, 15m3, 100ml
+_QUANTITY = re.compile(r"[一二三四五六七八九十百千万亿两几半多数每第]+[个只条次天年月周日号位名家户栋层楼米元块份台辆间套倍]?")
+_MASKED_CODE = re.compile(r"[A-Za-z]{1,2}\d{0,3}[省市区县镇乡村]?")  # the organisers' masks (A市, A3区, L3) and QQ, vx
+# pronouns, adverbs, numerals, measure words, conjunctions, prepositions, particles, locatives, interjections
+_JUNK_FLAGS = ("r", "d", "m", "q", "c", "p", "u", "f", "y", "e", "o", "x")
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
 
 # Longest first, so "小区" wins over "区".
 PLACE_SUFFIXES = ("街道", "大道", "小区", "社区", "花园", "广场", "省", "市", "区", "县", "镇", "乡", "村", "路", "街")
@@ -325,12 +344,35 @@ def places_of(tagged: Iterable[tuple[str, str]]) -> list[str]:
     return places
 
 
+def _looks_like_name(word: str) -> bool:
+    """A word that starts with a surname and is not in jieba's dictionary (made up by its HMM: 黄尊富) or is one of
+    the dictionary's rarer person names: a name the PII rules let through must not become a keyword either."""
+    if _surname_of(word) is None or not 2 <= len(word) <= 4 or not _CJK.fullmatch(word):
+        return False
+    freq = jieba.get_FREQ(word)
+    if not freq:
+        return True
+    # the dictionary's rarer "names" are names (雷峰, 温斯顿); its common ones are words (许可, 阳光, 高新区)
+    named = jieba.posseg.dt.word_tag_tab.get(word, "").startswith("nr")
+    return named and freq < _COMMON_NAME_WORD_FREQ and not word.endswith(_NOT_NAME_ENDINGS)
+
+
+def is_keyword(word: str) -> bool:
+    """Whether a TF-IDF candidate says what a message is about: no single character, stop word, pronoun, adverb,
+    numeral, measure word or other function word (我家, 一直, 三个), no number with a unit (42m2, 15m3), no masked
+    code or PII tag (A8, L3, A市, PHONE), no name."""
+    return (len(word) > 1 and word not in KEYWORD_STOPWORDS and word not in PII_TYPES
+            and not jieba.posseg.dt.word_tag_tab.get(word, "").startswith(_JUNK_FLAGS)
+            and not any(p.fullmatch(word) for p in (_NUMBER_UNIT, _QUANTITY, _MASKED_CODE))
+            and not _looks_like_name(word))
+
+
 def extract_keywords(text: str, top_k: int) -> list[str]:
-    """jieba TF-IDF keywords minus numbers, single characters and stopwords. Asks jieba for extra candidates so
-    filtering still leaves top_k."""
-    candidates = jieba.analyse.extract_tags(text, topK=top_k + len(KEYWORD_STOPWORDS))
-    keep = [w for w in candidates if len(w) > 1 and w not in KEYWORD_STOPWORDS and not _NUMBER.fullmatch(w)]
-    return keep[:top_k]
+    """jieba TF-IDF keywords that pass is_keyword. Asks jieba for extra candidates so filtering still leaves top_k.
+    PII must be blanked or masked in `text` first (TextAnalyzer and masked_input do)."""
+    jieba.dt.check_initialized()  # get_FREQ answers None until the dictionary is loaded
+    candidates = jieba.analyse.extract_tags(text, topK=3 * top_k + len(KEYWORD_STOPWORDS))
+    return [w for w in candidates if is_keyword(w)][:top_k]
 
 
 # --- public API ----------------------------------------------------------------------------------------------

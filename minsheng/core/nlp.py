@@ -41,7 +41,8 @@ _PII_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("ID_NUMBER", re.compile(
         r"(?<!\d)[1-9]\d{5}(?P<y>(?:18|19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])\d{3}[\dXx](?!\d)")),
     # the 15-digit ID of before 1999: a two-digit year of the 1900s, no check digit
-    ("ID_NUMBER", re.compile(r"(?<!\d)[1-9]\d{5}(?P<y>\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])\d{3}(?![\dXx])")),
+    ("ID_NUMBER", re.compile(
+        r"(?<!\d)[1-9]\d{5}(?P<y>\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])\d{3}(?![\dXx])")),
     # 16-19 digits, either one run (not the front of an ID ending in X) or grouped in fours with one separator.
     ("BANK_CARD", re.compile(
         r"(?<!\d)(?:\d{16,19}(?![\dXx])"
@@ -140,9 +141,9 @@ def _surname_of(word: str) -> str | None:
 def _token_names(tokens: Sequence[tuple[str, str]], text: str) -> list[tuple[int, int]]:
     """Person names among jieba's POS tokens: an "nr" token (or a surname token and a given-name token: 杨|秀英,
     欧阳|娜娜) that starts with a surname, has 2-3 characters after a one-character surname (3-4 after a
-    two-character one), is not a word of jieba's dictionary (real names come from its HMM; it also tags
-    幼儿园, 许可, 高峰, 戴眼镜 nr, and its rare full names are as often brands: 高露洁, 温斯顿), is no place or shop (范林村, 金鸿星|小区) and does not
-    follow a numeral or demonstrative (这张卡)."""
+    two-character one), is not a word of jieba's dictionary (real names come from its HMM; it also tags 幼儿园,
+    许可, 高峰, 戴眼镜 nr, and its rare full names are as often brands: 高露洁, 温斯顿), is no place or shop
+    (范林村, 金鸿星|小区) and does not follow a numeral or demonstrative (这张卡)."""
     names, offset, i = [], 0, 0
     while i < len(tokens):
         word, flag = tokens[i]

@@ -1,8 +1,9 @@
 """spaCy text analysis of a feedback message: PII spans (for masking), keywords and place mentions.
 
 Everything runs on `normalize(text)`, so PII offsets index the normalized text. spaCy has no Chinese pretrained
-pipeline here, so the pipeline is a blank "zh" one (jieba segmentation) plus one rule component for PII;
-keywords and places come from jieba's TF-IDF and POS tagger on the same text with the PII blanked out.
+pipeline here, so the pipeline is a blank "zh" one (jieba segmentation) plus one rule component for PII: the
+patterns, then one jieba POS pass over the text with their hits blanked, whose tokens give the person names and
+the places; keywords come from jieba's TF-IDF on the text with all PII blanked out.
 """
 from __future__ import annotations
 

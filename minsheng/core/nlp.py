@@ -351,6 +351,7 @@ def _looks_like_name(word: str) -> bool:
     the dictionary's rarer person names: a name the PII rules let through must not become a keyword either."""
     if _surname_of(word) is None or not 2 <= len(word) <= 4 or not _CJK.fullmatch(word):
         return False
+    jieba.dt.check_initialized()  # get_FREQ answers None until the dictionary is loaded
     freq = jieba.get_FREQ(word)
     if not freq:
         return True
@@ -372,7 +373,6 @@ def is_keyword(word: str) -> bool:
 def extract_keywords(text: str, top_k: int) -> list[str]:
     """jieba TF-IDF keywords that pass is_keyword. Asks jieba for extra candidates so filtering still leaves top_k.
     PII must be blanked or masked in `text` first (TextAnalyzer and masked_input do)."""
-    jieba.dt.check_initialized()  # get_FREQ answers None until the dictionary is loaded
     candidates = jieba.analyse.extract_tags(text, topK=3 * top_k + len(KEYWORD_STOPWORDS))
     return [w for w in candidates if is_keyword(w)][:top_k]
 

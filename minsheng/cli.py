@@ -218,6 +218,44 @@ def cmd_users(args) -> int:
     return 0
 
 
+def cmd_retention(args) -> int:
+    from datetime import date
+
+    from minsheng.store.privacy import erase_citizen, erase_closed_before
+
+    external = []
+    for ref in args.external_id or ():
+        channel, sep, external_id = ref.partition(":")
+        if not (sep and channel and external_id):
+            print(f"error: --external-id {ref!r}: give CHANNEL:EXTERNAL_ID", file=sys.stderr)
+            return 2
+        external.append((channel, external_id))
+    try:
+        day = date.fromisoformat(args.closed_before) if args.closed_before else None
+    except ValueError:
+        print(f"error: --closed-before {args.closed_before!r}: give an ISO date (2026-01-31)", file=sys.stderr)
+        return 2
+    if not (day or args.citizen or args.ticket or external):
+        print("error: give --closed-before DATE, or the citizen: --citizen CONTACT, --ticket ID, "
+              "--external-id CHANNEL:ID", file=sys.stderr)
+        return 2
+    engine, sessions = _database()
+    try:
+        erased = []
+        if day:
+            erased += erase_closed_before(sessions, day, args.actor)
+        if args.citizen or args.ticket or external:
+            erased += erase_citizen(sessions, args.actor, args.citizen, args.ticket or (), external)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"erased the contact and unmasked text of {len(erased)} tickets" +
+          (f": {', '.join(map(str, erased))}" if erased and len(erased) <= 50 else ""))
+    return 0
+
+
 LIMIT_HELP = "score on the first N rows of each benchmark file only (quick checks; the gate is weaker)"
 
 
@@ -313,6 +351,17 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--limit", type=int, help="only the first N cases of the file")
     c.add_argument("--model", help=model_help)
     p.set_defaults(func=cmd_cases)
+
+    p = sub.add_parser("retention", help="erase contacts and unmasked text (masked text, labels and audit trail "
+                                         "stay); database as for users")
+    p.add_argument("--closed-before", metavar="DATE", help="every ticket resolved before this day (Beijing time)")
+    p.add_argument("--citizen", metavar="CONTACT", help="one citizen on request: every ticket with this contact "
+                                                        "(phone numbers match whatever their spacing or +86)")
+    p.add_argument("--ticket", type=int, action="append", metavar="ID", help="a ticket id (repeatable)")
+    p.add_argument("--external-id", action="append", metavar="CHANNEL:ID",
+                   help="a ticket by the channel's own id, e.g. 12345:call-0001 (repeatable)")
+    p.add_argument("--actor", default=os.environ.get("USER", "unknown"), help="who erases (recorded)")
+    p.set_defaults(func=cmd_retention)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -12,6 +12,7 @@ from minsheng.core.nlp import (
     PiiSpan,
     TextAnalyzer,
     get_analyzer,
+    is_keyword,
     mask_pii,
 )
 from minsheng.core.text import normalize
@@ -55,7 +56,7 @@ PII_CASES = [
 def test_pii_found_with_exact_offsets(analyzer, kind, value, sentence):
     result = analyzer.analyze(sentence)
     start = result.text.index(value)
-    assert result.pii == [PiiSpan(kind, start, start + len(value), value)]
+    assert [s for s in result.pii if s.type != "NAME"] == [PiiSpan(kind, start, start + len(value), value)]
 
 
 def test_card_fixtures_are_luhn_valid_and_their_neighbour_is_not():
@@ -179,3 +180,61 @@ def test_traditional_text_is_normalized_to_simplified_and_simplified_is_left_as_
     assert normalize("路燈壞了一個月沒人修，請儘快處理") == "路灯坏了一个月没人修,请尽快处理"
     # Simplified text with a character t2s would rewrite (乾城 is a place name here) stays as written
     assert normalize("坚决反对修改A市乾城二期原规划") == "坚决反对修改A市乾城二期原规划"
+
+
+@pytest.mark.parametrize(("sentence", "names"), [
+    ("业主黄尊富多次找物业,王先生和李女士也去了", ["黄尊富", "王", "李"]),  # the HMM's name; titles keep their title
+    ("尊敬的张书记:刘老师和陈师傅都知道", ["张", "刘", "陈"]),
+    ("邻居杨秀英家的狗每天叫", ["杨秀英"]),  # jieba splits 杨|秀英
+    ("请政府管一管这家公司,我在王府井百货买的", []),
+    ("孩子的历史老师在长沙市长期补课,这张卡也不能用", []),  # 史老师, 沙市长, 张卡 are no names
+    ("范林村和杨铭园之间的路", []),  # jieba tags these nr: places
+])
+def test_person_names(analyzer, sentence, names):
+    found = [s.text for s in analyzer.analyze(sentence).pii if s.type == "NAME"]
+    assert found == names
+
+
+@pytest.mark.parametrize(("sentence", "kind", "value"), [
+    ("我住3栋2单元502室,楼上漏水", "ADDRESS", "3栋2单元502室"),
+    ("5号楼1单元的电梯坏了", "ADDRESS", "5号楼1单元"),
+    ("家住12幢301", "ADDRESS", "12幢301"),
+    ("地址是建设路88号", "ADDRESS", "88号"),
+    ("我的QQ:123456789", "QQ", "123456789"),
+    ("加微信zhang_wei88", "WECHAT", "zhang_wei88"),
+    ("vx是lihua2020abc", "WECHAT", "lihua2020abc"),
+    ("老身份证430102580307123", "ID_NUMBER", "430102580307123"),
+])
+def test_addresses_qq_wechat_and_old_ids(analyzer, sentence, kind, value):
+    start = sentence.index(value)
+    assert analyzer.analyze(sentence).pii == [PiiSpan(kind, start, start + len(value), value)]
+
+
+@pytest.mark.parametrize("sentence", [
+    "新建一栋十五层的楼", "11栋18层的小高层", "户型是3室2厅", "5号楼的电梯", "3栋105m2户型",  # no household
+    "加入QQ群12345678", "关注微信公众号", "订单号202011281234567",  # a group, an account, a 15-digit non-date
+])
+def test_no_false_addresses_or_ids(analyzer, sentence):
+    assert analyzer.analyze(sentence).pii == []
+
+
+def test_keywords_carry_no_pii_and_no_junk(analyzer):
+    text = ("业主黄尊富反映:我家一直漏水,三个月了,A8栋42m2的房子每月水费15m3,物业经理周海涛不管,"
+            "王先生也说漏水严重,电话13812345678,微信zhang_wei88,A市A3区")
+    keywords = analyzer.analyze(text).keywords
+    assert "漏水" in keywords
+    shown = "".join(keywords)
+    for pii in ("黄尊富", "尊富", "周海涛", "海涛", "138", "zhang"):
+        assert pii not in shown
+    assert not {"我家", "一直", "三个", "三个月", "42m2", "15m3", "A8", "A3", "A市", "PHONE", "NAME"} & set(keywords)
+
+
+@pytest.mark.parametrize("word", ["我家", "一直", "三个", "42m2", "15m3", "A8", "L3", "A市", "A3区", "PHONE", "12345",
+                                  "黄尊富", "附近"])
+def test_junk_is_no_keyword(word):
+    assert not is_keyword(word)
+
+
+@pytest.mark.parametrize("word", ["噪音", "漏水", "幼儿园", "许可证", "高新区", "物业", "拖欠"])
+def test_content_words_are_keywords(word):
+    assert is_keyword(word)

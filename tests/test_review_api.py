@@ -150,12 +150,32 @@ def test_audit_trail_and_pii_masking(api):
     assert api("urban", "POST", f"/api/tickets/{ticket_id}/resolve", json={"reply": "已报修，三日内修复。"}).status_code == 200
     assert api("urban2", "POST", f"/api/tickets/{ticket_id}/reopen").status_code == 200
     detail = api("admin", "GET", f"/api/tickets/{ticket_id}").json()
-    trail = [(h["action"], h["actor"]) for h in detail["history"]]
+    trail = [(h["action"], h["actor"]) for h in detail["history"] if h["action"] != "ticket.unmasked_read"]
     assert trail[0] == ("ticket.created", "intake:web")  # then the admin's routing relabel, if it changed anything
     assert trail[-3:] == [("ticket.claimed", api.names["urban"]), ("ticket.resolved", api.names["urban"]),
                           ("ticket.reopened", api.names["urban2"])]
     assert {h["kind"] for h in detail["human_labels"]} <= {"relabel"}  # resolving confirms nothing
     assert detail["status"] == "open" and detail["reply"] == "已报修，三日内修复。"
+
+
+def test_reply_masked_like_the_message_and_unmasked_reads_audited(api):
+    name, reply = "黄尊富", f"已联系黄尊富先生（{PHONE}），3栋2单元502室的漏水已修好。"
+    ticket_id = api.ticket_in(URBAN)
+    assert api("urban", "POST", f"/api/tickets/{ticket_id}/claim").json()["pii_visible"]
+    assert api("urban", "POST", f"/api/tickets/{ticket_id}/resolve", json={"reply": reply}).status_code == 200
+    shown = api("urban2", "GET", f"/api/tickets/{ticket_id}").json()  # a colleague who did not handle it
+    assert not shown["pii_visible"] and shown["contact"] is None
+    assert name not in shown["reply"] and PHONE not in shown["reply"] and "502室" not in shown["reply"]
+    assert "[NAME]" in shown["reply"] and "[PHONE]" in shown["reply"] and "[ADDRESS]" in shown["reply"]
+    assert api("urban", "GET", f"/api/tickets/{ticket_id}").json()["reply"] == reply
+    assert api("admin", "GET", f"/api/tickets/{ticket_id}").json()["reply"] == reply
+    listed = api("admin", "GET", "/api/queues/urban/tickets", params={"page_size": 100}).json()["tickets"]
+    assert all(PHONE not in t["excerpt"] for t in listed)  # listings are masked for everyone, and not reads
+    history = api("admin", "GET", f"/api/tickets/{ticket_id}").json()["history"]
+    reads = [(h["actor"], h["detail"]["route"]) for h in history if h["action"] == "ticket.unmasked_read"]
+    assert reads == [(api.names["admin"], "relabel"), (api.names["urban"], "claim"), (api.names["urban"], "resolve"), (api.names["urban"], "ticket"),
+                     (api.names["admin"], "ticket")]
+    assert all(h["created_at"] for h in history)
 
 
 def test_pagination_sort_order_and_counts(api):

@@ -158,6 +158,15 @@ def test_same_external_id_with_other_content_is_a_conflict(sessions, changed):
     assert counts(sessions) == before
 
 
+def test_a_late_retry_of_an_erased_ticket_is_the_same_delivery_not_a_conflict(sessions):
+    from minsheng.store.privacy import erase_citizen
+
+    first, _ = create_ticket(sessions, new_ticket(), prediction(), ROUTING, ANALYSIS, actor="intake")
+    assert erase_citizen(sessions, "admin", ticket_ids=[first["id"]]) == [first["id"]]
+    again, created = create_ticket(sessions, new_ticket(), prediction(), ROUTING, ANALYSIS, actor="intake")
+    assert (again["id"], created) == (first["id"], False)
+
+
 def test_without_external_id_every_call_creates(sessions):
     a, created_a = create_ticket(sessions, new_ticket(None), prediction(), ROUTING, ANALYSIS, actor="intake")
     b, created_b = create_ticket(sessions, new_ticket(None), prediction(), ROUTING, ANALYSIS, actor="intake")

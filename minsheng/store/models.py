@@ -96,6 +96,8 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None]
     reply: Mapped[str | None] = mapped_column(Text)
     model_version: Mapped[str] = mapped_column(String(100))
+    # privacy: when retention replaced title, text and reply by their masked forms and removed the contact
+    erased_at: Mapped[datetime | None]
 
     __table_args__ = (
         # Idempotent intake: a channel's retry of the same message must not create a second ticket.

@@ -137,9 +137,10 @@ def find_ticket(session: Session, channel: str, external_id: str) -> Ticket | No
 
 
 def find_submitted(session: Session, new: NewTicket) -> Ticket | None:
-    """The ticket stored for new's (channel, external_id), if any; SubmissionConflict if its content differs."""
+    """The ticket stored for new's (channel, external_id), if any; SubmissionConflict if its content differs (an
+    erased ticket's content is gone: a late retry of it is taken as the same delivery)."""
     existing = find_ticket(session, new.channel, new.external_id)
-    if existing is not None:
+    if existing is not None and existing.erased_at is None:
         differ = [f for f in SUBMITTED_FIELDS if getattr(existing, f) != getattr(new, f)]
         if differ:
             raise SubmissionConflict(existing.id, differ)

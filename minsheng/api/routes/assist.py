@@ -13,12 +13,11 @@ from minsheng.api.routes.review import (
     ResolveRequest,
     Reviewer,
     Sessions,
-    _shown,
+    _masked,
     _store_errors,
 )
 from minsheng.api.schemas import RowId
 from minsheng.assist.assistant import Assistant
-from minsheng.store import Principal
 from minsheng.store.hot_issues import (
     hot_issue_detail,
     issue_of,
@@ -40,8 +39,8 @@ def _assistant(request: Request) -> Assistant:
 Assist = Annotated[Assistant, Depends(_assistant)]
 
 
-def _ticket_summary(ticket: dict[str, Any], caller: Principal) -> dict[str, Any]:
-    shown = _shown(ticket, caller)
+def _ticket_summary(ticket: dict[str, Any]) -> dict[str, Any]:
+    shown = _masked(ticket)
     return {**{k: shown[k] for k in TICKET_FIELDS}, "excerpt": shown["text"][:EXCERPT_CHARS]}
 
 
@@ -81,7 +80,7 @@ def hot_issue(issue_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str
     `hidden` counts its tickets in other departments' queues."""
     with sessions() as session:
         summary, tickets = hot_issue_detail(session, issue_id, caller.queues)
-    return {**summary, "tickets": [_ticket_summary(t, caller) for t in tickets]}
+    return {**summary, "tickets": [_ticket_summary(t) for t in tickets]}
 
 
 @router.post("/api/hot-issues/{issue_id}/resolve")

@@ -41,6 +41,7 @@ from minsheng.store import (
     ticket_detail,
     unclaim,
 )
+from minsheng.store.privacy import record_unmasked_read
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 EXCERPT_CHARS = 120
@@ -102,19 +103,27 @@ class AssignRequest(Strict):
     to: str = Field(min_length=1, max_length=100, description="an active official of the ticket's queue, or an admin")
 
 
-def _shown(ticket: dict[str, Any], caller: Principal) -> dict[str, Any]:
-    """The ticket as `caller` may see it: text and title with PII replaced by its type, no contact, unless
-    may_see_pii. The stored spans index the normalized text; titles are not analyzed at intake, so here."""
-    if may_see_pii(caller, ticket):
-        return {**ticket, "pii_visible": True}
-    title = ticket["title"] and normalize(ticket["title"])
+def _masked(ticket: dict[str, Any]) -> dict[str, Any]:
+    """The ticket with PII replaced by its type in text, title and reply, and no contact. The stored spans index
+    the normalized text; titles and replies are not analyzed at intake, so here."""
+    title, reply = normalize(ticket["title"]), normalize(ticket["reply"])
     return {**ticket, "pii_visible": False, "contact": None,
             "text": mask_pii(normalize(ticket["text"]), ticket["pii"]),
-            "title": title and mask_pii(title, find_pii(title))}
+            "title": title and mask_pii(title, find_pii(title)), "reply": reply and mask_pii(reply, find_pii(reply))}
 
 
-def _summary(ticket: dict[str, Any], caller: Principal) -> dict[str, Any]:
-    shown = _shown(ticket, caller)
+def _shown(ticket: dict[str, Any], caller: Principal, sessions: sessionmaker[Session],
+           route: str) -> dict[str, Any]:
+    """The ticket as `caller` may see it: whole if may_see_pii (and that read is audited), else masked."""
+    if not may_see_pii(caller, ticket):
+        return _masked(ticket)
+    record_unmasked_read(sessions, caller.name, ticket["id"], route)
+    return {**ticket, "pii_visible": True}
+
+
+def _summary(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A listing row: masked for everyone (the whole text is read on the ticket itself, where it is audited)."""
+    shown = _masked(ticket)
     return {**{k: shown[k] for k in SUMMARY_FIELDS}, "excerpt": shown["text"][:EXCERPT_CHARS]}
 
 
@@ -164,37 +173,40 @@ def queue_tickets(
         tickets, total = list_tickets(session, labels, queue, filters, caller.queues, page_size,
                                       (page - 1) * page_size, order)
     return {"queue": queue, "total": total, "page": page, "page_size": page_size,
-            "tickets": [_summary(t, caller) for t in tickets]}
+            "tickets": [_summary(t) for t in tickets]}
 
 
 @router.get("/api/tickets/{ticket_id}")
 def ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions, labels: Labels) -> dict[str, Any]:
     with sessions() as session:
-        return _shown(ticket_detail(session, labels, ticket_id, caller.queues), caller)
+        detail = ticket_detail(session, labels, ticket_id, caller.queues)
+    return _shown(detail, caller, sessions, "ticket")
 
 
 @router.post("/api/tickets/{ticket_id}/claim")
 def claim_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
-    return _shown(claim(sessions, ticket_id, caller.name, caller.queues), caller)
+    return _shown(claim(sessions, ticket_id, caller.name, caller.queues), caller, sessions, "claim")
 
 
 @router.post("/api/tickets/{ticket_id}/unclaim")
 def unclaim_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     """Release a claim: one's own, or (admins) anyone's, e.g. of an official who left."""
-    return _shown(unclaim(sessions, ticket_id, caller.name, caller.queues, anyones=caller.role == "admin"), caller)
+    ticket = unclaim(sessions, ticket_id, caller.name, caller.queues, anyones=caller.role == "admin")
+    return _shown(ticket, caller, sessions, "unclaim")
 
 
 @router.post("/api/tickets/{ticket_id}/assign")
 def assign_ticket(ticket_id: RowId, body: AssignRequest, caller: Admin, sessions: Sessions) -> dict[str, Any]:
     """(admin) Give the ticket to an official of its queue, whoever holds it now."""
-    return _shown(assign(sessions, ticket_id, body.to, caller.name, caller.queues), caller)
+    return _shown(assign(sessions, ticket_id, body.to, caller.name, caller.queues), caller, sessions, "assign")
 
 
 @router.post("/api/tickets/{ticket_id}/confirm")
 def confirm_labels(ticket_id: RowId, body: ConfirmRequest, caller: Reviewer, sessions: Sessions,
                    labels: Labels) -> dict[str, Any]:
     """Confirm that the current labels of the given tasks are right: they teach the next model."""
-    return _shown(confirm(sessions, labels, ticket_id, body.tasks, caller.name, caller.queues), caller)
+    ticket = confirm(sessions, labels, ticket_id, body.tasks, caller.name, caller.queues)
+    return _shown(ticket, caller, sessions, "confirm")
 
 
 @router.post("/api/tickets/{ticket_id}/relabel")
@@ -202,7 +214,8 @@ def relabel_ticket(ticket_id: RowId, body: RelabelRequest, caller: Reviewer, ses
                    labels: Labels) -> dict[str, Any]:
     """Correct labels; a new domain moves the ticket to that domain's queue."""
     change = Relabel(**body.model_dump())
-    return _shown(relabel(sessions, labels, ticket_id, change, caller.name, caller.queues), caller)
+    ticket = relabel(sessions, labels, ticket_id, change, caller.name, caller.queues)
+    return _shown(ticket, caller, sessions, "relabel")
 
 
 @router.post("/api/tickets/{ticket_id}/resolve")
@@ -211,12 +224,12 @@ def resolve_ticket(ticket_id: RowId, body: ResolveRequest, caller: Reviewer, ses
     ticket = resolve(sessions, labels, ticket_id, body.reply, caller.name, caller.queues)
     if (assistant := getattr(request.app.state, "assistant", None)) is not None:
         assistant.resolved([ticket])  # joins the case base (similar past cases)
-    return _shown(ticket, caller)
+    return _shown(ticket, caller, sessions, "resolve")
 
 
 @router.post("/api/tickets/{ticket_id}/reopen")
 def reopen_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
-    return _shown(reopen(sessions, ticket_id, caller.name, caller.queues), caller)
+    return _shown(reopen(sessions, ticket_id, caller.name, caller.queues), caller, sessions, "reopen")
 
 
 @router.get("/api/analytics")

@@ -7,10 +7,12 @@ const STATUS = { open: "待处理", claimed: "处理中", resolved: "已办结" 
 const ACTION = {
   "ticket.created": "受理入库", "ticket.claimed": "认领", "ticket.relabeled": "改标",
   "ticket.resolved": "办结", "ticket.reopened": "重新打开", "ticket.confirmed": "确认标签",
-  "ticket.unclaimed": "释放认领", "ticket.assigned": "指派",
+  "ticket.unclaimed": "释放认领", "ticket.assigned": "指派", "ticket.unmasked_read": "查看完整内容",
+  "ticket.erased": "个人信息已删除",
 };
 const TASK = { domain: "领域", sentiment: "情感", appeal: "诉求类型", urgent: "加急" };
-const MASK = { PHONE: "手机号", LANDLINE: "固话", EMAIL: "邮箱", ID_NUMBER: "身份证号", BANK_CARD: "银行卡号", PLATE: "车牌" };
+const MASK = { PHONE: "手机号", LANDLINE: "固话", EMAIL: "邮箱", ID_NUMBER: "身份证号", BANK_CARD: "银行卡号", PLATE: "车牌",
+  NAME: "姓名", ADDRESS: "门牌地址", QQ: "QQ号", WECHAT: "微信号" };
 const MASK_RE = new RegExp(`(\\[(?:${Object.keys(MASK).join("|")})\\])`);
 const SENTIMENT_COLOR = { 负面: "#d32f2f", 中性: "#9aa5b1", 正面: "#2e7d32" };
 const PALETTE = ["#1f5fa8", "#e07b39", "#3a9e6b", "#c23b3b", "#7b5ea7", "#8c6d46", "#d16ba5", "#6b7785",

@@ -111,17 +111,21 @@ def find_praise_cues(title: str | None, text: str, labels: LabelSet) -> list[str
 
 def route(pred: Prediction, labels: LabelSet, title: str | None, text: str) -> Routed:
     """The tags and destination of the message (title, text) that `pred` scored. The message is searched for
-    urgent cues and praise, which the model, trained on few such messages, misses."""
+    urgent cues, hazards that may be an emergency, and praise, which the model, trained on few such messages,
+    misses."""
     domain, domain_p = pred.best("domain")
     sentiment, sentiment_p = pred.best("sentiment")
     appeal, appeal_p = pred.best("appeal")
     urgent_p = pred.scores["urgent"][labels.values["urgent"][1]]
-    cues = find_urgent_cues(model_input(title, text), labels)
+    said = model_input(title, text)
+    cues = find_urgent_cues(said, labels)
+    hazards = find_possible_emergency(said, labels)
     praise = find_praise_cues(title, text, labels)
     if praise:  # praise's labels, each with the model's own probability for it
         sentiment, appeal = labels.praise_labels["sentiment"], labels.praise_labels["appeal"]
         sentiment_p, appeal_p = pred.scores["sentiment"][sentiment], pred.scores["appeal"][appeal]
     urgent = urgent_p >= labels.urgent_threshold or bool(cues)
+    possible = urgent or bool(hazards) or urgent_p >= labels.possible_emergency_score
     needs_review = domain_p < labels.review_threshold(domain)
     dest = labels.triage if needs_review else labels.routes[domain]
     return Routed(
@@ -129,5 +133,5 @@ def route(pred: Prediction, labels: LabelSet, title: str | None, text: str) -> R
         sentiment=sentiment, sentiment_confidence=sentiment_p, appeal=appeal, appeal_confidence=appeal_p,
         urgent=urgent, urgent_confidence=urgent_p, urgent_cues=cues, praise_cues=praise, queue=dest.queue,
         department=dest.department, priority=labels.priorities["urgent" if urgent else "default"],
-        needs_review=needs_review,
+        needs_review=needs_review, possible_emergency=possible, possible_emergency_cues=hazards,
     )

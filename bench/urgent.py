@@ -155,7 +155,7 @@ def cross_validate(name: str, feats, y, groups, seed: int, folds: int = 5):
 def figures(flags: np.ndarray, y: np.ndarray) -> dict:
     caught = int((flags & (y == 1)).sum())
     return {"flagged": int(flags.sum()), "caught": caught, "urgent": int(y.sum()),
-            "recall": round(caught / max(1, y.sum()), 3), "precision": round(caught / max(1, flags.sum()), 3)}
+            "recall": round(caught / max(1, int(y.sum())), 3), "precision": round(caught / max(1, int(flags.sum())), 3)}
 
 
 def on_slices(flags: np.ndarray, rows) -> dict:
@@ -215,7 +215,8 @@ def main() -> int:
             runs.append({**on_slices(flags, rows), "average_precision": round(average_precision_score(y, scores), 3),
                          "average_precision_unseen": round(average_precision_score(y[unseen], scores[unseen]), 3)})
             if seed == 0:
-                curves[name] = precision_recall_curve(y, scores)[:2]
+                curves[name] = {"all": precision_recall_curve(y, scores)[:2],
+                                "unseen_by_model": precision_recall_curve(y[unseen], scores[unseen])[:2]}
         out["rankers"][name] = {
             "runs": runs,
             "mean": {k: round(float(np.mean([r["all"][k] for r in runs])), 3) for k in ("recall", "precision")},
@@ -241,23 +242,26 @@ def main() -> int:
 
 
 def plot(curves: dict, rules: dict, path) -> None:
+    """Out-of-fold PR curves of the rankers and the rules' points, on all rows and on the rows the shipped model
+    never saw (on the others its probability is in-sample)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for name, (precision, recall) in curves.items():
-        ax.plot(recall, precision, label=f"ranker: {name} (out-of-fold)")
-    for name, f in rules.items():
-        ax.scatter([f["all"]["recall"]], [f["all"]["precision"]], marker="o", zorder=3)
-        ax.annotate(name, (f["all"]["recall"], f["all"]["precision"]), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")
-    ax.axvline(TARGET_RECALL, color="grey", ls=":")
-    ax.axhline(TARGET_PRECISION, color="grey", ls=":")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02),
-           title="urgent: citizen train+dev, 46 urgent of 6,183")
-    ax.legend(fontsize=7, loc="upper right")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    for ax, where in zip(axes, ("all", "unseen_by_model")):
+        for name, by_slice in curves.items():
+            precision, recall = by_slice[where]
+            ax.plot(recall, precision, label=f"ranker: {name}")
+        for name, f in rules.items():
+            ax.scatter([f[where]["recall"]], [f[where]["precision"]], marker="o", zorder=3, label=f"rule: {name}")
+        ax.axvline(TARGET_RECALL, color="grey", ls=":")
+        ax.axhline(TARGET_PRECISION, color="grey", ls=":")
+        n = next(iter(rules.values()))[where]["urgent"]
+        ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02),
+               title=f"{'all rows' if where == 'all' else 'rows the shipped model never saw'} ({n} urgent)")
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from minsheng.core.labels import TASKS, load_labels
-from minsheng.core.routing import Prediction, find_praise_cues, find_urgent_cues, route
+from minsheng.core.routing import Prediction, find_possible_emergency, find_praise_cues, find_urgent_cues, route
 from minsheng.model.registry import SHIPPED_MODEL
 
 
@@ -63,21 +63,26 @@ def test_a_domain_with_its_own_threshold_sends_less_sure_messages_to_triage():
     assert not routed.needs_review and routed.queue == labels.routes[other].queue
 
 
-def test_urgent_cues_are_distinct_phrases():
+def test_urgent_and_possible_emergency_cues_are_distinct_phrases_and_kinds():
     labels = load_labels()
-    phrases = [p for kind in labels.urgent_cues.values() for p in kind]
-    assert labels.urgent_cues and all(labels.urgent_cues.values())
+    lexicons = (labels.urgent_cues, labels.possible_emergency)
+    phrases = [p for cues in lexicons for kind in cues.values() for p in kind]
+    assert all(cues and all(cues.values()) for cues in lexicons)
     assert len(phrases) == len(set(phrases)) and all(len(p) >= 2 for p in phrases)
+    assert not set(labels.urgent_cues) & set(labels.possible_emergency)  # a kind names one tier
+    assert 0 < labels.possible_emergency_score < labels.urgent_threshold
+
+
+def calm(urgent_p: float) -> Prediction:
+    """Uniform scores but for the model's urgent probability."""
+    labels = load_labels()
+    scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
+    scores["urgent"] = dict(zip(labels.values["urgent"], (1 - urgent_p, urgent_p)))
+    return Prediction(scores)
 
 
 def test_a_named_emergency_is_urgent_whatever_the_model_says():
     labels = load_labels()
-
-    def calm(urgent_p: float) -> Prediction:
-        scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
-        scores["urgent"] = dict(zip(labels.values["urgent"], (1 - urgent_p, urgent_p)))
-        return Prediction(scores)
-
     gas = route(calm(0.02), labels, None, "我家楼下燃气管道泄漏，整栋楼都是煤气味")
     assert gas.urgent and gas.urgent_cues == ["燃气泄漏"] and gas.priority == labels.priorities["urgent"]
     assert gas.urgent_confidence == 0.02  # the model's own figure is kept beside the cue
@@ -86,6 +91,41 @@ def test_a_named_emergency_is_urgent_whatever_the_model_says():
     assert not quiet.urgent and quiet.urgent_cues == [] and quiet.priority == labels.priorities["default"]
     sure = route(calm(0.9), labels, None, "建议增加公交线路")
     assert sure.urgent and sure.urgent_cues == []
+    assert gas.possible_emergency and sure.possible_emergency and not quiet.possible_emergency  # urgent is in the lane
+
+
+def test_the_guides_emergencies_written_as_people_write_them_are_urgent():
+    labels = load_labels()
+    said = {"电梯突然下坠，我们被困电梯里半个小时": ["电梯事故", "被困求救"],
+            "楼上高空坠物，差点砸到人": ["坠物伤人"],
+            "隔壁出租屋起火了，浓烟一直往楼道里冒": ["火灾爆炸"],
+            "学校食堂发生集体中毒，十几个学生送医": ["中毒"],
+            "老房子墙体开裂，随时可能倒塌": ["房屋倒塌"],
+            "医院拒绝救治，我父亲生命垂危": ["急救受阻"]}
+    for text, kinds in said.items():
+        routed = route(calm(0.02), labels, None, text)
+        assert routed.urgent and routed.urgent_cues == kinds and routed.possible_emergency, text
+
+
+def test_a_cue_said_as_a_risk_or_in_an_idiom_is_not_urgent_but_may_be_an_emergency():
+    labels = load_labels()
+    risk = route(calm(0.02), labels, None, "消防通道被堵，一旦发生火灾后果不堪设想")
+    assert not risk.urgent and risk.urgent_cues == [] and risk.possible_emergency
+    assert risk.possible_emergency_cues[0] == "火灾爆炸" and "消防通道" in risk.possible_emergency_cues
+    assert find_urgent_cues("一旦起火。现在楼下已经起火了", labels) == ["火灾爆炸"]  # the event counts, not the risk
+    assert find_urgent_cues("这是我家的救命钱，请帮忙追回", labels) == []
+    assert find_possible_emergency("这是我家的救命钱，请帮忙追回", labels) == []
+
+
+def test_a_hazard_that_may_be_an_emergency_goes_to_the_lane_and_stays_normal_priority():
+    labels = load_labels()
+    for text in ("小区已经停水三天，几百户居民没有水用", "楼道里的电线老化，存在安全隐患"):
+        routed = route(calm(0.02), labels, None, text)
+        assert routed.possible_emergency and routed.possible_emergency_cues and not routed.urgent, text
+        assert routed.priority == labels.priorities["default"]
+    ranked = route(calm(labels.possible_emergency_score), labels, None, "建议增加公交线路")
+    assert ranked.possible_emergency and ranked.possible_emergency_cues == [] and not ranked.urgent
+    assert route(calm(0.02), labels, None, "建议增加公交线路").to_dict()["possible_emergency"] is False
 
 
 PRAISE = Path(__file__).resolve().parent / "data" / "praise.jsonl"  # written by the team: thanks and polite asks

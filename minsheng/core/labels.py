@@ -31,6 +31,10 @@ class LabelSet:
     urgent_threshold: float
     domain_threshold_overrides: dict[str, float]  # domain -> its own triage threshold (routing.yaml)
     urgent_cues: dict[str, tuple[str, ...]]  # emergency kind -> phrases that make a message urgent (routing.yaml)
+    possible_emergency: dict[str, tuple[str, ...]]  # hazard kind -> phrases that put it in the lane read first
+    cue_conditional: tuple[str, ...]  # words before an urgent cue that make it a risk, not an event ("一旦")
+    cue_idioms: tuple[str, ...]  # phrases holding a cue that say something else ("救命稻草"): never matched
+    possible_emergency_score: float  # the model's urgent probability that puts a message naming no cue in the lane
     praise_labels: dict[str, str]  # task -> the label a praise message gets (routing.yaml praise)
     praise_phrases: tuple[str, ...]  # thanks that make a message praise ...
     praise_unless: tuple[str, ...]  # ... unless it also asks for something
@@ -68,6 +72,11 @@ def _read_taxonomy(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     return {d: {k: tuple(v) for k, v in sub.items()} for d, sub in tree.items()}
 
 
+def _kinds(routing: dict, key: str) -> dict[str, tuple[str, ...]]:
+    """A cue lexicon of routing.yaml: kind -> phrases."""
+    return {kind: tuple(phrases) for kind, phrases in (routing.get(key) or {}).items()}
+
+
 @lru_cache(maxsize=4)
 def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
     directory = Path(directory)
@@ -92,7 +101,11 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
         urgent_threshold=float(routing["thresholds"]["urgent"]),
         domain_threshold_overrides={d: float(v) for d, v in
                                     (routing["thresholds"].get("domain_confidence_by_domain") or {}).items()},
-        urgent_cues={kind: tuple(phrases) for kind, phrases in (routing.get("urgent_cues") or {}).items()},
+        urgent_cues=_kinds(routing, "urgent_cues"),
+        possible_emergency=_kinds(routing, "possible_emergency"),
+        cue_conditional=tuple((routing.get("cue_context") or {}).get("conditional") or ()),
+        cue_idioms=tuple((routing.get("cue_context") or {}).get("idioms") or ()),
+        possible_emergency_score=float(routing["thresholds"]["possible_emergency"]),
         praise_labels=dict(praise.get("labels") or {}),
         praise_phrases=tuple(praise.get("phrases") or ()),
         praise_unless=tuple(praise.get("unless") or ()),

@@ -1,7 +1,8 @@
 """From a prediction to tags and a destination: routing.yaml's domain → queue map, the triage threshold, urgency."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 
 from minsheng.core.labels import LabelSet
 from minsheng.core.text import model_input, normalize
@@ -38,6 +39,10 @@ class Routed:
     department: str
     priority: str
     needs_review: bool  # the domain is too uncertain for a department: a person triages it
+    # in the lane officials read first: urgent, or naming a hazard that may be an emergency (routing.yaml
+    # possible_emergency, or an urgent cue said as a risk), or the model's urgent probability is high enough
+    possible_emergency: bool = False
+    possible_emergency_cues: list[str] = field(default_factory=list)  # the hazard kinds it names
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -45,10 +50,54 @@ class Routed:
         return out
 
 
+_CLAUSE_END = re.compile(r"[,，.。!！?？;；:：\n]")
+CONDITIONAL_REACH = 12  # characters before a cue searched for a conditional word (within its clause)
+
+
+def _said_as(text: str, phrase: str, labels: LabelSet) -> set[bool]:
+    """For each place `phrase` occurs in `text`: whether it is said as a risk (a conditional word of
+    routing.yaml cue_context before it in the same clause) rather than as an event."""
+    out = set()
+    start = text.find(phrase)
+    while start >= 0:
+        before = _CLAUSE_END.split(text[max(0, start - CONDITIONAL_REACH):start])[-1]
+        out.add(any(w in before for w in labels.cue_conditional))
+        start = text.find(phrase, start + 1)
+    return out
+
+
+def _without_idioms(text: str, labels: LabelSet) -> str:
+    for idiom in labels.cue_idioms:
+        text = text.replace(idiom, "_" * len(idiom))
+    return text
+
+
+def read_urgent_cues(text: str, labels: LabelSet) -> tuple[list[str], list[str]]:
+    """The kinds of emergency (routing.yaml urgent_cues) that the normalized `text` names as happening, and
+    those it names only as a risk ("一旦发生火灾"), each in routing.yaml's order."""
+    text = _without_idioms(text, labels)
+    events, risks = [], []
+    for kind, phrases in labels.urgent_cues.items():
+        said = set().union(*(_said_as(text, p, labels) for p in phrases))
+        if False in said:
+            events.append(kind)
+        elif said:
+            risks.append(kind)
+    return events, risks
+
+
 def find_urgent_cues(text: str, labels: LabelSet) -> list[str]:
-    """The kinds of emergency (routing.yaml's urgent_cues) that the normalized `text` names, in routing.yaml's
-    order."""
-    return [kind for kind, phrases in labels.urgent_cues.items() if any(p in text for p in phrases)]
+    """The kinds of emergency (routing.yaml urgent_cues) that the normalized `text` names as happening, in
+    routing.yaml's order: each makes the message urgent."""
+    return read_urgent_cues(text, labels)[0]
+
+
+def find_possible_emergency(text: str, labels: LabelSet) -> list[str]:
+    """The hazard kinds (routing.yaml possible_emergency) that the normalized `text` names, and the urgent
+    cues it names only as a risk: each puts the message in the possible-emergency lane."""
+    risks = read_urgent_cues(text, labels)[1]
+    text = _without_idioms(text, labels)
+    return risks + [kind for kind, phrases in labels.possible_emergency.items() if any(p in text for p in phrases)]
 
 
 def find_praise_cues(title: str | None, text: str, labels: LabelSet) -> list[str]:
@@ -62,17 +111,21 @@ def find_praise_cues(title: str | None, text: str, labels: LabelSet) -> list[str
 
 def route(pred: Prediction, labels: LabelSet, title: str | None, text: str) -> Routed:
     """The tags and destination of the message (title, text) that `pred` scored. The message is searched for
-    urgent cues and praise, which the model, trained on few such messages, misses."""
+    urgent cues, hazards that may be an emergency, and praise, which the model, trained on few such messages,
+    misses."""
     domain, domain_p = pred.best("domain")
     sentiment, sentiment_p = pred.best("sentiment")
     appeal, appeal_p = pred.best("appeal")
     urgent_p = pred.scores["urgent"][labels.values["urgent"][1]]
-    cues = find_urgent_cues(model_input(title, text), labels)
+    said = model_input(title, text)
+    cues = find_urgent_cues(said, labels)
+    hazards = find_possible_emergency(said, labels)
     praise = find_praise_cues(title, text, labels)
     if praise:  # praise's labels, each with the model's own probability for it
         sentiment, appeal = labels.praise_labels["sentiment"], labels.praise_labels["appeal"]
         sentiment_p, appeal_p = pred.scores["sentiment"][sentiment], pred.scores["appeal"][appeal]
     urgent = urgent_p >= labels.urgent_threshold or bool(cues)
+    possible = urgent or bool(hazards) or urgent_p >= labels.possible_emergency_score
     needs_review = domain_p < labels.review_threshold(domain)
     dest = labels.triage if needs_review else labels.routes[domain]
     return Routed(
@@ -80,5 +133,5 @@ def route(pred: Prediction, labels: LabelSet, title: str | None, text: str) -> R
         sentiment=sentiment, sentiment_confidence=sentiment_p, appeal=appeal, appeal_confidence=appeal_p,
         urgent=urgent, urgent_confidence=urgent_p, urgent_cues=cues, praise_cues=praise, queue=dest.queue,
         department=dest.department, priority=labels.priorities["urgent" if urgent else "default"],
-        needs_review=needs_review,
+        needs_review=needs_review, possible_emergency=possible, possible_emergency_cues=hazards,
     )

@@ -36,7 +36,12 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from minsheng.core.labels import load_labels
 from minsheng.core.nlp import masked_input
-from minsheng.core.routing import Prediction, find_possible_emergency, read_urgent_cues, route
+from minsheng.core.routing import (
+    Prediction,
+    find_possible_emergency,
+    read_urgent_cues,
+    route,
+)
 
 RESULTS = ROOT / "bench" / "results"
 BASELINE = "7394126"  # the commit whose routing.yaml holds the urgent cues before this bench's lexicon

@@ -4,7 +4,13 @@ import json
 from pathlib import Path
 
 from minsheng.core.labels import TASKS, load_labels
-from minsheng.core.routing import Prediction, find_possible_emergency, find_praise_cues, find_urgent_cues, route
+from minsheng.core.routing import (
+    Prediction,
+    find_possible_emergency,
+    find_praise_cues,
+    find_urgent_cues,
+    route,
+)
 from minsheng.model.registry import SHIPPED_MODEL
 
 

@@ -41,6 +41,7 @@ def test_classify_tags_obvious_messages(server):
     results = r.json()["results"]
     assert [x["queue"] for x in results[:3]] == [q for _, q in OBVIOUS]
     assert [(x["urgent"], x["urgent_cues"]) for x in results[2:4]] == [(False, []), (True, ["燃气泄漏"])]
+    assert results[3]["possible_emergency"]  # the urgent are in the possible-emergency lane too
     for x in results:
         assert x["model_version"] == info["model_version"]
         assert len(x["domain_top3"]) == 3 and x["domain_top3"][0]["domain"] == x["domain"]

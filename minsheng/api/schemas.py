@@ -92,6 +92,11 @@ class Tags(BaseModel):
     urgent_confidence: float = Field(description="the model's probability that the message is urgent")
     urgent_cues: list[str] = Field(description="emergencies the message names (routing.yaml urgent_cues): each "
                                                "makes it urgent whatever urgent_confidence says")
+    possible_emergency: bool = Field(
+        default=False, description="a wide net for emergencies (routing.yaml possible_emergency, urgent cues said as "
+                                   "a risk, or urgent_confidence >= its threshold): recall 0.93 at precision 0.03 "
+                                   "(bench/urgent.md); read these before the rest")
+    possible_emergency_cues: list[str] = Field(default_factory=list, description="the hazards it names")
     praise_cues: list[str] = Field(default_factory=list,
                                    description="thanks the message names (routing.yaml praise): it is tagged as "
                                                "praise whatever the model says; empty otherwise")

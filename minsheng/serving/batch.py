@@ -14,8 +14,8 @@ from minsheng.core.text import MAX_TEXT_CHARS, normalize
 from minsheng.model.classifier import Classifier
 
 OUTPUT_FIELDS = ("domain", "domain_confidence", "domain_top3", "sentiment", "sentiment_confidence", "appeal",
-                 "appeal_confidence", "urgent", "urgent_confidence", "urgent_cues", "praise_cues", "department",
-                 "needs_review", "error")
+                 "appeal_confidence", "urgent", "urgent_confidence", "urgent_cues", "possible_emergency",
+                 "possible_emergency_cues", "praise_cues", "department", "needs_review", "error")
 
 
 class InputError(ValueError):
@@ -88,7 +88,8 @@ def classify_rows(rows: list[dict], clf: Classifier, labels: LabelSet, batch_siz
                     sentiment=r.sentiment, sentiment_confidence=round(r.sentiment_confidence, 4),
                     appeal=r.appeal, appeal_confidence=round(r.appeal_confidence, 4),
                     urgent=int(r.urgent), urgent_confidence=round(r.urgent_confidence, 4),
-                    urgent_cues="、".join(r.urgent_cues), praise_cues="、".join(r.praise_cues),
+                    urgent_cues="、".join(r.urgent_cues), possible_emergency=int(r.possible_emergency),
+                    possible_emergency_cues="、".join(r.possible_emergency_cues), praise_cues="、".join(r.praise_cues),
                     department=r.department, needs_review=int(r.needs_review), error="")
             yield out
         bar.update(len(chunk))

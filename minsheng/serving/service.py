@@ -189,7 +189,9 @@ class Minsheng:
             "appeal": tags.appeal, "appeal_confidence": tags.appeal_confidence,
             "urgent": tags.urgent, "urgent_confidence": tags.urgent_confidence,
             "scores": {**scores, "domain_top3": [t.model_dump() for t in tags.domain_top3],
-                       "urgent_cues": tags.urgent_cues, "praise_cues": tags.praise_cues},
+                       "urgent_cues": tags.urgent_cues, "praise_cues": tags.praise_cues,
+                       "possible_emergency": tags.possible_emergency,
+                       "possible_emergency_cues": tags.possible_emergency_cues},
         }
         ticket, created = create_ticket(
             self.sessions,
@@ -218,6 +220,8 @@ class Minsheng:
             appeal=ticket["appeal"], appeal_confidence=p.appeal_confidence,
             urgent=ticket["urgent"], urgent_confidence=p.urgent_confidence,
             urgent_cues=p.scores.get("urgent_cues", []), praise_cues=p.scores.get("praise_cues", []),
+            possible_emergency=p.scores.get("possible_emergency", False),
+            possible_emergency_cues=p.scores.get("possible_emergency_cues", []),
             queue=ticket["queue"], department=ticket["department"], priority=ticket["priority"],
             needs_review=ticket["needs_review"], keywords=ticket["keywords"], places=ticket["places"],
             pii=ticket["pii"], model_version=ticket["model_version"])

@@ -31,6 +31,7 @@ STEPS: dict[str, list[str]] = {  # name: the script and its arguments, in the or
     "faults": ["bench/faults.py"],
     "similar_cases": ["bench/similar_cases.py"],
     "hot_issues": ["bench/hot_issues.py"],
+    "urgent": ["bench/urgent.py"],
 }
 
 

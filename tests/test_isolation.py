@@ -88,9 +88,10 @@ class World:
         return found and found["id"]
 
     def state(self, ticket_id) -> tuple:
-        """What a refused call must leave as it was."""
+        """What a refused call must leave as it was (the admin's own reads, audited, aside)."""
         t = self.ok("admin", "GET", f"/api/tickets/{ticket_id}")
-        return t["status"], t["queue"], t["claimed_by"], t["reply"], t["sentiment"], len(t["history"])
+        changes = [e for e in t["history"] if e["action"] != "ticket.unmasked_read"]
+        return t["status"], t["queue"], t["claimed_by"], t["reply"], t["sentiment"], len(changes)
 
     def tickets_of(self, target, target_id) -> list[int]:
         """The tickets a call on a target would change: the ticket, or every ticket of the hot issue."""

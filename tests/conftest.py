@@ -1,6 +1,7 @@
 import csv
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,17 +79,14 @@ def _serve(tmp_path_factory, bentoml_home, db_url: str | None):
     return ServerProcess(tmp_path_factory.mktemp("server"), env).start()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory, bentoml_home):
-    """The real service on SQLite (its default), with the shipped model."""
-    proc = _serve(tmp_path_factory, bentoml_home, None)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory, bentoml_home, pg_admin):
-    """The real service on a fresh PostgreSQL schema."""
+@contextmanager
+def served(tmp_path_factory, bentoml_home, pg_admin=None):
+    """A real service of its own: on SQLite, or (pg_admin given) on a fresh PostgreSQL schema, dropped after."""
+    if pg_admin is None:
+        proc = _serve(tmp_path_factory, bentoml_home, None)
+        yield proc
+        proc.stop()
+        return
     schema = f"test_srv_{uuid.uuid4().hex[:10]}"
     with pg_admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -97,6 +95,20 @@ def pg_server(tmp_path_factory, bentoml_home, pg_admin):
     proc.stop()
     with pg_admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, bentoml_home):
+    """The real service on SQLite (its default), with the shipped model."""
+    with served(tmp_path_factory, bentoml_home) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory, bentoml_home, pg_admin):
+    """The real service on a fresh PostgreSQL schema."""
+    with served(tmp_path_factory, bentoml_home, pg_admin) as proc:
+        yield proc
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from minsheng.core.labels import load_labels
 from minsheng.core.text import normalize
 from minsheng.store import HotIssueTicket, Ticket, create_user, session_factory
+from tests.conftest import served
 from tests.test_review_api import Api
 
 LABELS = load_labels()
@@ -109,9 +110,16 @@ class World:
                                   .where(HotIssueTicket.issue_id == issue_id)).all())
 
 
-@pytest.fixture(scope="module", params=["server", "pg_server"])
-def world(request):
-    world = World(request.getfixturevalue(request.param))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request, tmp_path_factory, bentoml_home):
+    """A server of this module's own: the many tickets made here would crowd the shared servers' queues."""
+    pg_admin = request.getfixturevalue("pg_admin") if request.param == "postgresql" else None
+    with served(tmp_path_factory, bentoml_home, pg_admin) as server:
+        yield from _world(server)
+
+
+def _world(server):
+    world = World(server)
     world.api.server.build_case_base(20)  # public cases (data/cases): any official may read them
     world.shared = {"ticket": world.labor_ticket(), "resolved": world.resolved_ticket(), "issue": world.labor_issue(),
                     "claimed": world.claimed_ticket()}

@@ -251,7 +251,7 @@ def test_confirm_release_and_assign(api):
     r = api("admin", "POST", f"/api/tickets/{ticket_id}/unclaim")
     assert r.status_code == 200 and r.json()["status"] == "open"
     history = api("admin", "GET", f"/api/tickets/{ticket_id}").json()["history"]
-    trail = [(h["action"], h["actor"], h["detail"]) for h in history]
+    trail = [(h["action"], h["actor"], h["detail"]) for h in history if h["action"] != "ticket.unmasked_read"]
     assert trail[-5:] == [
         ("ticket.claimed", api.names["urban"], {}),
         ("ticket.assigned", api.names["admin"], {"from": api.names["urban"], "to": api.names["urban2"]}),

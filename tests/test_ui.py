@@ -87,5 +87,6 @@ def test_confirm_labels_and_an_admin_reassigns_a_claim(server, signed_in, tmp_pa
     detail = api("admin", "GET", f"/api/tickets/{ticket_id}").json()
     assert [(h["task"], h["kind"], h["actor"]) for h in detail["human_labels"] if h["kind"] == "confirm"] == [
         ("sentiment", "confirm", api.names["urban"]), ("appeal", "confirm", api.names["urban"])]
-    assert [h["action"] for h in detail["history"]][-3:] == ["ticket.claimed", "ticket.assigned", "ticket.unclaimed"]
+    changes = [h["action"] for h in detail["history"] if h["action"] != "ticket.unmasked_read"]
+    assert changes[-3:] == ["ticket.claimed", "ticket.assigned", "ticket.unclaimed"]
     assert errors == []

@@ -98,7 +98,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_bento(args) -> int:
-    """bentoml build with bentofile.yaml, packing the model that serves here and pinning the image to it."""
+    """bentoml build with bentofile.yaml, packing the model that serves here as the image's default (a later
+    promotion there still takes over)."""
     import tempfile
 
     import bentoml
@@ -114,7 +115,7 @@ def cmd_bento(args) -> int:
     engine.dispose()
     spec = yaml.safe_load((PROJECT_DIR / "bentofile.yaml").read_text(encoding="utf-8"))
     spec["models"] = [tag]
-    spec["envs"] = [*spec.get("envs", []), {"name": "MINSHENG_MODEL", "value": tag}]
+    spec["envs"] = [*spec.get("envs", []), {"name": "MINSHENG_DEFAULT_MODEL", "value": tag}]
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = Path(tmp) / "bentofile.yaml"
         bentofile.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")

@@ -15,6 +15,7 @@ SHIPPED_TAG = "minsheng-classifier:" + json.loads((SHIPPED_MODEL / "minsheng.jso
 def run(home, *args, module="minsheng.cli"):
     env = {**os.environ, "BENTOML_HOME": str(home), "MINSHENG_DATA_DIR": str(home / "var")}
     env.pop("MINSHENG_MODEL", None)
+    env.pop("MINSHENG_DEFAULT_MODEL", None)
     out = subprocess.run([sys.executable, "-m", module, *args], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
@@ -25,13 +26,13 @@ def home(tmp_path_factory):
     return tmp_path_factory.mktemp("bentoml-home")
 
 
-def test_the_bento_packs_and_pins_the_model_that_serves(home):
+def test_the_bento_packs_the_model_that_serves_as_its_default(home):
     assert f"serving {SHIPPED_TAG}" in run(home, "bento")  # no promotion yet: the shipped model
     listed = run(home, "list", "minsheng", "-o", "json", module="bentoml")
     (bento,) = json.loads(listed)
     info = json.loads(run(home, "get", bento["tag"], "-o", "json", module="bentoml"))
     assert [m["tag"] for m in info["models"]] == [SHIPPED_TAG]
-    assert {"name": "MINSHENG_MODEL", "value": SHIPPED_TAG} in [{k: e[k] for k in ("name", "value")}
+    assert {"name": "MINSHENG_DEFAULT_MODEL", "value": SHIPPED_TAG} in [{k: e[k] for k in ("name", "value")}
                                                                 for e in info["envs"]]
 
 

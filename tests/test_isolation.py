@@ -137,7 +137,7 @@ def readable(world, role, ticket_ids) -> bool:
 def check_cases(world, role, answer):
     """Similar cases: the public case base and the tickets the caller may read, nothing else."""
     tickets = [c["ticket_id"] for c in answer["cases"] if c["source"] == "ticket"]
-    assert all(c["source"] == "replies" or c["ticket_id"] is not None for c in answer["cases"])
+    assert all((c["source"] == "ticket") == (c["ticket_id"] is not None) for c in answer["cases"])
     assert readable(world, role, tickets), (role, world.queue_of(tickets))
 
 

@@ -178,6 +178,17 @@ def test_reply_masked_like_the_message_and_unmasked_reads_audited(api):
     assert all(h["created_at"] for h in history)
 
 
+def test_a_relabel_reason_is_masked_like_the_message(api):
+    reason = f"黄尊富来电（{PHONE}）说是楼上漏水"
+    ticket_id = api.ticket_in(URBAN)
+    api("urban", "POST", f"/api/tickets/{ticket_id}/claim")
+    assert api("urban", "POST", f"/api/tickets/{ticket_id}/relabel",
+               json={"sentiment": "中性", "reason": reason}).status_code == 200
+    shown = api("urban2", "GET", f"/api/tickets/{ticket_id}").json()["human_labels"]
+    assert shown and all("黄尊富" not in h["reason"] and PHONE not in h["reason"] for h in shown)
+    assert [h["reason"] for h in api("admin", "GET", f"/api/tickets/{ticket_id}").json()["human_labels"]] == [reason]
+
+
 def test_pagination_sort_order_and_counts(api):
     def summary():
         return {q["queue"]: q for q in api("urban", "GET", "/api/queues").json()["queues"]}["urban"]

@@ -174,6 +174,16 @@ def test_without_external_id_every_call_creates(sessions):
     assert counts(sessions) == {"ticket": 2, "prediction": 2, "audit_event": 2}
 
 
+def test_a_database_error_leaves_the_statements_values_out(sessions):
+    # the ticket's own insert fails (no channel): its statement's values are the message and the contact
+    with pytest.raises(IntegrityError) as caught:
+        create_ticket(sessions, new_ticket(channel=None, text="我叫黄尊富,井盖丢了", contact="13912345678"),
+                      prediction(), ROUTING, ANALYSIS, actor="intake")
+    # SQLAlchemy leaves the values out; PostgreSQL's own DETAIL still echoes the row, which is why the service
+    # logs an error's type only (serving/service.py)
+    assert "[parameters:" not in str(caught.value) and "hide_parameters" in str(caught.value)
+
+
 @pytest.mark.parametrize("external_id", ["hl-broken", None])
 def test_failure_mid_transaction_leaves_nothing(sessions, external_id):
     broken = prediction()

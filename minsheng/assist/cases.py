@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import select
@@ -35,10 +34,10 @@ from minsheng.store.cases import (
     upsert_cases,
 )
 from minsheng.store.models import HotIssueTicket, Ticket
+from minsheng.store.queues import LOCAL_TZ
 
 log = logging.getLogger("minsheng.cases")
 REPLIES_CSV = PROJECT_DIR / "data" / "cases" / "replies.csv"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 Embed = Callable[[list[str]], tuple[str, np.ndarray]]  # model inputs -> (embedding, unit vectors)
 MIN_CAPACITY = 1024  # rows
@@ -164,7 +163,8 @@ def ticket_case(ticket: dict[str, Any], embedding: str, vector: np.ndarray) -> N
     reply = ticket["reply"].strip()
     return NewCase(
         source="ticket", source_id=str(ticket["id"]), ticket_id=ticket["id"], title=_masked_title(ticket["title"]),
-        text=mask_pii(text, ticket["pii"]), reply=mask_pii(reply, find_pii(reply)), domain=ticket["domain"],
+        text=mask_pii(text, [*ticket["pii"], *find_pii(text)]),  # today's rules too: older spans lack names
+        reply=mask_pii(reply, find_pii(reply)), domain=ticket["domain"],
         queue=ticket["queue"], department=ticket["department"],
         answered_at=datetime.fromisoformat(ticket["resolved_at"]) if ticket.get("resolved_at") else None,
         model_version=embedding, vector=to_bytes(vector))

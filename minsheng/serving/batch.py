@@ -22,12 +22,6 @@ class InputError(ValueError):
     """The file as a whole cannot be classified (missing column, unknown format)."""
 
 
-def _decode(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return "" if value is None else str(value)
-
-
 def read_rows(path: Path) -> tuple[list[str], list[dict]]:
     """Rows as dicts, and the column order. Undecodable bytes are kept (surrogateescape) and flagged per row."""
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:

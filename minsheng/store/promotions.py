@@ -17,8 +17,10 @@ def production_tag(session: Session) -> str | None:
 
 def serving_tag(session: Session) -> str | None:
     """The one answer to "which model serves": $MINSHENG_MODEL if it pins one, else the latest accepted
-    promotion, else None (the shipped model; `minsheng.model.registry.resolve(None)`)."""
-    return os.environ.get("MINSHENG_MODEL") or production_tag(session)
+    promotion, else $MINSHENG_DEFAULT_MODEL (a bento's packed model), else None (the shipped model;
+    `minsheng.model.registry.resolve(None)`)."""
+    return (os.environ.get("MINSHENG_MODEL") or production_tag(session)
+            or os.environ.get("MINSHENG_DEFAULT_MODEL"))
 
 
 def record_promotion(sessions: sessionmaker[Session], tag: str, previous_tag: str | None, accepted: bool,

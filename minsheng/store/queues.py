@@ -145,6 +145,7 @@ def ticket_detail(session: Session, labels: LabelSet, ticket_id: int, visible: V
     out["domain_top3"] = prediction.scores.get("domain_top3", []) if prediction else []
     out["urgent_cues"] = prediction.scores.get("urgent_cues", []) if prediction else []
     out["praise_cues"] = prediction.scores.get("praise_cues", []) if prediction else []
+    out["possible_emergency"] = bool(prediction and prediction.scores.get("possible_emergency"))
     out["possible_emergency_cues"] = prediction.scores.get("possible_emergency_cues", []) if prediction else []
     out["human_labels"] = [
         {"task": h.task, "before": h.before, "after": h.after, "kind": h.kind, "reason": h.reason, "actor": h.actor,

@@ -66,7 +66,8 @@ def near_duplicate_groups(texts: list[str], issues: list[int | None]) -> list[in
 def verified_rows(session: Session, since: datetime | None = None) -> list[dict]:
     """One row per ticket with human labels (the latest verdict per task), title and text PII-masked, and its
     split: that of the group's lowest ticket id, so a ticket's split changes only when its group does."""
-    # confirmations without a reason were written by resolves for labels nobody looked at (store.queues.CONFIRMED)
+    # confirmations without a reason were written by earlier resolves for labels nobody looked at; an explicit
+    # confirm carries store.queues.CONFIRMED as its reason
     query = (select(HumanLabel).where(or_(HumanLabel.kind == "relabel", HumanLabel.reason.is_not(None)))
              .order_by(HumanLabel.created_at, HumanLabel.id))
     if since is not None:

@@ -104,12 +104,18 @@ class AssignRequest(Strict):
 
 
 def _masked(ticket: dict[str, Any]) -> dict[str, Any]:
-    """The ticket with PII replaced by its type in text, title and reply, and no contact. The stored spans index
-    the normalized text; titles and replies are not analyzed at intake, so here."""
-    title, reply = normalize(ticket["title"]), normalize(ticket["reply"])
-    return {**ticket, "pii_visible": False, "contact": None,
-            "text": mask_pii(normalize(ticket["text"]), ticket["pii"]),
-            "title": title and mask_pii(title, find_pii(title)), "reply": reply and mask_pii(reply, find_pii(reply))}
+    """The ticket with PII replaced by its type in text, title, reply and the reasons of its human labels, and no
+    contact. The stored spans index the normalized text; the rest is not analyzed at intake, so here."""
+    def masked(value: str | None) -> str | None:
+        value = normalize(value)
+        return value and mask_pii(value, find_pii(value))
+
+    shown = {**ticket, "pii_visible": False, "contact": None,
+             "text": mask_pii(normalize(ticket["text"]), ticket["pii"]),
+             "title": masked(ticket["title"]), "reply": masked(ticket["reply"])}
+    if "human_labels" in ticket:
+        shown["human_labels"] = [{**h, "reason": masked(h["reason"])} for h in ticket["human_labels"]]
+    return shown
 
 
 def _shown(ticket: dict[str, Any], caller: Principal, sessions: sessionmaker[Session],

@@ -261,7 +261,7 @@ async function showTicket(id, params) {
     ["置信度", Object.entries(TASK).map(([task, name]) => `${name} ${percent(t.confidence[task])}`).join("　")],
     t.urgent_cues.length && ["加急依据", t.urgent_cues.join("、")],
     t.praise_cues.length && ["表扬依据", t.praise_cues.join("、")],
-    t.possible_emergency_cues.length && ["可能紧急", t.possible_emergency_cues.join("、")],
+    t.possible_emergency && ["可能紧急", t.possible_emergency_cues.join("、") || "模型判断"],
     ["关键词", t.keywords.join("、") || "—"], ["地点", t.places.join("、") || "—"],
     t.reply && ["答复", t.reply], t.resolved_at && ["办结时间", time(t.resolved_at)],
   ].filter(Boolean);

@@ -47,6 +47,21 @@ from minsheng.store import (
 )
 
 log = logging.getLogger("minsheng.service")
+
+
+def _log_to_stderr() -> None:
+    """minsheng's own logs (tickets routed, the case base's progress) in the service's output beside BentoML's,
+    which configures its own loggers only. Every worker imports this module."""
+    logger = logging.getLogger("minsheng")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+_log_to_stderr()
 metrics.install()
 app = create_app()  # its sessions, labels and assistant are set by Minsheng.__init__, in the HTTP worker
 

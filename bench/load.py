@@ -34,7 +34,7 @@ from harness import (  # noqa: E402
     verdict,
 )
 
-from minsheng.model.embedding import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
+from minsheng.settings import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
 
 BASELINE_AFTER_S = 15
 

@@ -1,7 +1,7 @@
 """Speed, side by side in one run (bench/README.md):
 
   (a) the bare model: batch-32 forward rate of the encoder + heads on real domain/dev messages, length-sorted
-      batches as Classifier._encode does (the upper bound; no HTTP, no TF-IDF, no spaCy, no database);
+      batches as Classifier.encode does (the upper bound; no HTTP, no TF-IDF, no spaCy, no database);
   (b) the naive peer (bench/naive_peer.py): a transformers text-classification pipeline over the same encoder
       behind a ThreadingHTTPServer, one pipeline call per request;
   (c) minsheng's /classify (one message per request) and /submit, on a real `minsheng serve` (SQLite),
@@ -41,25 +41,25 @@ from harness import (  # noqa: E402
     variant_name,
 )
 
-from minsheng.model.embedding import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
+from minsheng.settings import QUANTIZATIONS, SERVED_QUANTIZE  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 TARGET_VS_PEER, TARGET_VS_BARE, TARGET_P50_MS = 3.0, 0.60, 25.0
 
 
 def bare_model(msgs, quantize, threads, seconds: float) -> dict:
-    """Encoder + heads (Classifier._encode: tokenization, length-sorted batches, forward, heads) at batch 32;
+    """Encoder + heads (Classifier.encode: tokenization, length-sorted batches, forward, heads) at batch 32;
     then the whole predict_proba (plus TF-IDF heads, blend, calibration) at batch 32, and one message alone."""
     import torch
 
     clf = load_classifier(quantize, threads)
     texts = model_inputs(msgs[:320])
-    clf._encode(texts[:32], 32, "logits")  # warm-up
+    clf.encode(texts[:32], 32)  # warm-up
     out = {"threads": torch.get_num_threads(), "quantize": quantize or "fp32"}
     with torch.inference_mode():
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds and n < 100_000:  # whole length-sorted passes over 320 messages
-            clf._encode(texts, 32, "logits")
+            clf.encode(texts, 32)
             n += len(texts)
         out["encoder_heads_msgs_per_s"] = round(n / (time.perf_counter() - t0), 2)
         t0 = time.perf_counter()
@@ -88,7 +88,7 @@ def breakdown(clf, msgs) -> dict:
         text = model_input(m["title"], m["text"])
         for name, fn in (("spacy_analysis", lambda: list(analyzer.pipe([normalize(m["text"])]))),
                          ("tfidf_heads", lambda: clf.tfidf.predict_logits([text])),
-                         ("encoder_heads", lambda: clf._encode([text], 1, "logits")),
+                         ("encoder_heads", lambda: clf.encode([text], 1)),
                          ("tokenizer", lambda: clf.tokenizer([text], truncation=True, max_length=clf.max_length,
                                                             padding=True, return_tensors="pt"))):
             t = time.perf_counter()

@@ -37,7 +37,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from minsheng.core.labels import load_labels
 from minsheng.core.nlp import masked_input
 from minsheng.core.routing import (
-    Prediction,
+    Scores,
     find_possible_emergency,
     read_urgent_cues,
     route,
@@ -117,7 +117,7 @@ def routed(rows, p_model: np.ndarray, labels) -> dict[str, np.ndarray]:
     for title, text, p in zip(rows["title"], rows["text"], p_model):
         scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in labels.values}
         scores["urgent"] = dict(zip(names, (1 - p, p)))
-        r = route(Prediction(scores), labels, title or None, text)
+        r = route(Scores(scores), labels, title or None, text)
         out["urgent"].append(r.urgent)
         out["lane"].append(r.urgent or r.possible_emergency)
     return {k: np.array(v) for k, v in out.items()}

@@ -36,10 +36,10 @@ def rate(clf, texts, batch: int, seconds: float) -> float:
     import torch
 
     with torch.inference_mode():
-        clf._encode(texts[:batch], batch, "logits")
+        clf.encode(texts[:batch], batch)
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds and n < 100_000:
-            clf._encode(texts, batch, "logits")
+            clf.encode(texts, batch)
             n += len(texts)
     return round(n / (time.perf_counter() - t0), 2)
 
@@ -51,7 +51,7 @@ def single_ms(clf, texts) -> float:
     with torch.inference_mode():
         for t in texts:
             s = time.perf_counter()
-            clf._encode([t], 1, "logits")
+            clf.encode([t], 1)
             out.append(time.perf_counter() - s)
     return round(float(np.median(out)) * 1000, 1)
 

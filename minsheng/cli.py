@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from minsheng.settings import settings
+
 
 def _database():
     """The service's database ($MINSHENG_DB_URL, else SQLite under $MINSHENG_DATA_DIR), migrated to head."""
@@ -62,7 +64,7 @@ def cmd_evaluate(args) -> int:
         n = args.benchmark_limit
         print(render_comparison(score(current, labels, holdout, n), score(candidate, labels, holdout, n)))
         return 0
-    from minsheng.model.embedding import SERVED_QUANTIZE
+    from minsheng.settings import SERVED_QUANTIZE
     from minsheng.training.evaluate import evaluate
 
     clf, labels = _load(args.model)
@@ -105,13 +107,13 @@ def cmd_bento(args) -> int:
     import bentoml
     import yaml
 
-    from minsheng.model.registry import resolve
+    from minsheng.model.registry import stored_model
     from minsheng.settings import PROJECT_DIR
     from minsheng.store import serving_tag
 
     engine, sessions = _database()
     with sessions() as session:
-        tag = str(resolve(serving_tag(session)).tag)
+        tag = str(stored_model(serving_tag(session)).tag)
     engine.dispose()
     spec = yaml.safe_load((PROJECT_DIR / "bentofile.yaml").read_text(encoding="utf-8"))
     spec["models"] = [tag]
@@ -157,11 +159,11 @@ def cmd_promote(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from minsheng.model.registry import resolve
+    from minsheng.model.registry import stored_model
 
     engine, _ = _database()  # migrated once here, before BentoML starts its workers
     engine.dispose()
-    resolve(None)  # the shipped model is in the store before the model service looks for it
+    stored_model(None)  # the shipped model is in the store before the model service looks for it
     if args.model:
         os.environ["MINSHENG_MODEL"] = args.model
     cmd = [sys.executable, "-m", "bentoml", "serve", "minsheng.serving.service:Minsheng", "--host", args.host, "--port", str(args.port)]
@@ -175,7 +177,8 @@ def cmd_cases(args) -> int:
     clf, labels = _load(args.model, quantize=served_quantize())  # vectors as the service computes them
     engine, sessions = _database()
     try:
-        counts = build_case_base(sessions, clf, labels, Path(args.file or REPLIES_CSV), args.limit)
+        counts = build_case_base(sessions, clf, labels, Path(args.file or settings().cases_file or REPLIES_CSV),
+                                 args.limit)
     finally:
         engine.dispose()
     print(f"case base for model {clf.version} ({clf.quantize}): {counts['cases']} cases from the file "
@@ -263,7 +266,7 @@ LIMIT_HELP = "score on the first N rows of each benchmark file only (quick check
 def _usage_tracking() -> None:
     """BentoML reports usage to its vendor unless BENTOML_DO_NOT_TRACK is "true" (read once, by its CLI, its model
     store and `bentoml serve`, which inherits it from `minsheng serve`): off unless MINSHENG_USAGE_TRACKING=on."""
-    if os.environ.get("MINSHENG_USAGE_TRACKING", "off").lower() != "on":
+    if not settings().usage_tracking:
         os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 
 
@@ -328,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_bento)
 
     p = sub.add_parser("serve", help="start the HTTP service")
-    p.add_argument("--host", default=os.environ.get("MINSHENG_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("MINSHENG_PORT", "3000")))
+    p.add_argument("--host", default=settings().host)
+    p.add_argument("--port", type=int, default=settings().port)
     p.add_argument("--model", help="pin a model-store tag (default: $MINSHENG_MODEL, else the production model)")
     p.set_defaults(func=cmd_serve)
 

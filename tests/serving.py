@@ -27,7 +27,9 @@ class ServerProcess:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "MINSHENG_DATA_DIR": str(workdir / "data"), **(env or {})}
+        # no case-base build in the background unless a test asks: it would take the CPU from every other test
+        self.env = {**os.environ, "MINSHENG_DATA_DIR": str(workdir / "data"), "MINSHENG_BUILD_CASES": "off",
+                    **(env or {})}
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
         self.log = workdir / "server.log"

@@ -7,6 +7,7 @@ than unrelated cases)."""
 import csv
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -287,3 +288,34 @@ def test_ticket_page_shows_similar_cases_and_the_hot_issue_list(api, signed_in):
     page.wait_for_selector("table#hot-issues tr[data-issue]")
     assert page.locator("[data-nav=hot-issues].active").count() == 1
     assert errors == []
+
+
+def test_a_first_start_builds_the_case_base_in_the_background(tmp_path_factory, bentoml_home):
+    """`minsheng serve` on an empty database embeds the published replies while it answers (progress in its log),
+    so a new user's first ticket has similar cases; a restart finds them stored and embeds nothing."""
+    from tests.serving import ServerProcess
+
+    workdir = tmp_path_factory.mktemp("first-start")
+    replies = replies_csv(workdir / "replies.csv", CASES)
+    server = ServerProcess(workdir, {"BENTOML_HOME": str(bentoml_home), "MINSHENG_BUILD_CASES": "on",
+                                     "MINSHENG_CASES_FILE": str(replies)}).start()
+    try:
+        client = server.client(server.token("admin"))
+        ticket = client.post("/submit", json={"text": WAGES, "channel": "web"}).json()["ticket_id"]
+        deadline = time.monotonic() + 300
+        while True:
+            found = client.get(f"/api/tickets/{ticket}/similar").json()
+            if found["case_base_size"] == len(CASES) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert found["case_base_size"] == len(CASES)
+        assert found["cases"][0]["reply"] == CASES[0][3]  # the wage arrears case answers the wage arrears ticket
+        assert f"{len(CASES)} of {len(CASES)} published replies embedded" in server.log.read_text()
+        server.restart()
+        deadline = time.monotonic() + 120
+        while server.log.read_text().count(" ready: ") < 2 and time.monotonic() < deadline:
+            time.sleep(1)
+        second = server.log.read_text().split(" ready: ")[-1].splitlines()[0]
+        assert "'embedded': 0" in second  # the restart found every case stored
+    finally:
+        server.stop()

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from minsheng.api.schemas import MAX_BODY_BYTES, MAX_MESSAGES, MAX_TITLE_CHARS
+from minsheng.api.schemas.intake import MAX_BODY_BYTES, MAX_MESSAGES, MAX_TITLE_CHARS
 from minsheng.core.text import MAX_TEXT_CHARS
 from tests.test_service import _counts
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from minsheng.core.labels import TASKS, load_labels
 from minsheng.core.routing import (
-    Prediction,
+    Scores,
     find_possible_emergency,
     find_praise_cues,
     find_urgent_cues,
@@ -56,11 +56,11 @@ def test_a_domain_with_its_own_threshold_sends_less_sure_messages_to_triage():
     strict, other = labels.domains[:2]
     labels = dataclasses.replace(labels, domain_threshold=0.5, domain_threshold_overrides={strict: 0.7})
 
-    def prediction(domain: str, p: float) -> Prediction:
+    def prediction(domain: str, p: float) -> Scores:
         rest = (1 - p) / (len(labels.domains) - 1)
         scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
         scores["domain"] = {d: p if d == domain else rest for d in labels.domains}
-        return Prediction(scores)
+        return Scores(scores)
 
     assert route(prediction(strict, 0.6), labels, None, "").queue == labels.triage.queue
     assert route(prediction(strict, 0.6), labels, None, "").needs_review
@@ -79,12 +79,12 @@ def test_urgent_and_possible_emergency_cues_are_distinct_phrases_and_kinds():
     assert 0 < labels.possible_emergency_score < labels.urgent_threshold
 
 
-def calm(urgent_p: float) -> Prediction:
+def calm(urgent_p: float) -> Scores:
     """Uniform scores but for the model's urgent probability."""
     labels = load_labels()
     scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
     scores["urgent"] = dict(zip(labels.values["urgent"], (1 - urgent_p, urgent_p)))
-    return Prediction(scores)
+    return Scores(scores)
 
 
 def test_a_named_emergency_is_urgent_whatever_the_model_says():
@@ -151,8 +151,8 @@ def test_praise_is_tagged_as_praise_with_the_models_own_figures():
     labels = load_labels()
     scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
     scores["sentiment"] = dict(zip(labels.values["sentiment"], (0.7, 0.2, 0.1)))  # the model reads a complaint
-    thanks = route(Prediction(scores), labels, None, "感谢派出所民警帮我找回了丢失的钱包")
+    thanks = route(Scores(scores), labels, None, "感谢派出所民警帮我找回了丢失的钱包")
     assert (thanks.sentiment, thanks.appeal, thanks.praise_cues) == ("正面", "表扬", ["感谢"])
     assert thanks.sentiment_confidence == 0.1
-    polite = route(Prediction(scores), labels, None, "感谢您百忙之中查看留言。楼下餐馆油烟很大,请处理")
+    polite = route(Scores(scores), labels, None, "感谢您百忙之中查看留言。楼下餐馆油烟很大,请处理")
     assert (polite.sentiment, polite.praise_cues) == ("负面", [])

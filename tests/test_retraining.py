@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from minsheng.core.labels import TASKS
-from minsheng.model.embedding import SERVED_QUANTIZE
+from minsheng.settings import SERVED_QUANTIZE
 from minsheng.store import ModelPromotion, make_engine, session_factory
 from tests.serving import ROOT, ServerProcess
 

@@ -3,11 +3,9 @@ audit trail, pagination, claim conflicts, PII masking and the JSON errors.
 
 The server is shared with other test modules, so these tests create their own users and tickets and never
 assume a queue is empty. The shipped model is weak: tickets are put into known queues by relabeling them."""
-import os
 import subprocess
 import sys
 import uuid
-from unittest import mock
 
 import pytest
 from fastapi import HTTPException
@@ -15,7 +13,8 @@ from starlette.requests import Request
 
 from minsheng.api.auth import intake, principal
 from minsheng.core.labels import load_labels
-from minsheng.store import create_user, database_url, make_engine, session_factory
+from minsheng.settings import settings
+from minsheng.store import create_user, make_engine, session_factory
 
 LABELS = load_labels()
 PHONE = "13912345678"
@@ -28,8 +27,7 @@ class Api:
     def __init__(self, server):
         self.server = server
         self.client = server.client()
-        with mock.patch.dict(os.environ, server.env):
-            self.engine = make_engine(database_url())
+        self.engine = make_engine(server.db_url)
         sessions = session_factory(self.engine)
         suffix = uuid.uuid4().hex[:6]
         self.names, self.tokens = {}, {}
@@ -113,10 +111,15 @@ def test_intake_routes_need_an_intake_or_admin_token(api):
 def test_auth_off_opens_the_intake_routes_only(monkeypatch):
     anonymous = Request({"type": "http", "headers": []})
     monkeypatch.setenv("MINSHENG_AUTH", "off")
-    assert intake(anonymous) is None
-    with pytest.raises(HTTPException) as refused:  # the review routes still need to know who acts
-        principal(anonymous)
-    assert refused.value.status_code == 401
+    settings.cache_clear()
+    try:
+        assert intake(anonymous) is None
+        with pytest.raises(HTTPException) as refused:  # the review routes still need to know who acts
+            principal(anonymous)
+        assert refused.value.status_code == 401
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
 
 
 def test_relabel_moves_ticket_between_queues_and_keeps_human_labels(api):

@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from minsheng.settings import Settings
 from minsheng.store import (
     Analysis,
     AuditEvent,
@@ -79,15 +80,21 @@ def test_normalize_url():
     assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_database_url_defaults_to_sqlite_in_data_dir(monkeypatch, tmp_path):
-    monkeypatch.delenv("MINSHENG_DB_URL", raising=False)
-    monkeypatch.setenv("MINSHENG_DATA_DIR", str(tmp_path / "data"))
+def test_database_url_defaults_to_sqlite_in_data_dir(tmp_path):
     from minsheng.store import database_url
 
-    assert database_url() == f"sqlite:///{tmp_path / 'data' / 'minsheng.db'}"
+    env = {"MINSHENG_DATA_DIR": str(tmp_path / "data")}
+    assert database_url(Settings.from_env(env)) == f"sqlite:///{tmp_path / 'data' / 'minsheng.db'}"
     assert (tmp_path / "data").is_dir()
-    monkeypatch.setenv("MINSHENG_DB_URL", "postgresql://u@h/db")
-    assert database_url() == "postgresql+psycopg://u@h/db"
+    env["MINSHENG_DB_URL"] = "postgresql://u@h/db"
+    assert database_url(Settings.from_env(env)) == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize("variable, value", [("MINSHENG_QUANTIZE", "int4"), ("MINSHENG_THREADS", "two"),
+                                             ("MINSHENG_PORT", "-1")])
+def test_a_setting_that_cannot_be_used_is_named(variable, value):
+    with pytest.raises(ValueError, match=variable):
+        Settings.from_env({variable: value})
 
 
 def test_migrate_creates_tables_and_is_idempotent(db_url):

@@ -5,12 +5,12 @@ intake: /classify and /submit only. official: the review API on the queues it is
 or local trials). The review API always needs a token: every change there is recorded under the caller's name."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
+from minsheng.settings import settings
 from minsheng.store import Principal, authenticate
 
 
@@ -41,7 +41,7 @@ reviewer = require("official", "admin")
 
 def intake(request: Request) -> None:
     """Guards /classify and /submit."""
-    if os.environ.get("MINSHENG_AUTH", "on") != "off":
+    if settings().auth:
         require("intake", "admin")(principal(request))
 
 

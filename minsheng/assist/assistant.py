@@ -15,8 +15,8 @@ from minsheng.assist.hot_issues import HotIssueIndex
 from minsheng.core.text import normalize
 from minsheng.model.embedding import embedding_id, served_quantize
 from minsheng.store.cases import case_to_dict, cases_by_id
-from minsheng.store.models import CaseEntry, Ticket
-from minsheng.store.queues import Visible, _visible
+from minsheng.store.models import CaseEntry
+from minsheng.store.queues import Visible, readable_ticket
 from minsheng.store.tickets import ticket_to_dict
 
 log = logging.getLogger("minsheng.assist")
@@ -29,12 +29,12 @@ def expected_embedding(sessions: sessionmaker[Session]) -> str | None:
     shipped; $MINSHENG_QUANTIZE), to load the case base before the first request; None if it cannot be told (then
     it is loaded on first use, with the Tagger's answer)."""
     try:
-        from minsheng.model.registry import resolve
+        from minsheng.model.registry import stored_model
         from minsheng.store import serving_tag
 
         with sessions() as session:
             tag = serving_tag(session)
-        return embedding_id(str(resolve(tag).tag.version), served_quantize())
+        return embedding_id(str(stored_model(tag).tag.version), served_quantize())
     except Exception as e:  # noqa: BLE001
         log.warning("case base not preloaded: %s", type(e).__name__)
         return None
@@ -67,7 +67,7 @@ class Assistant:
         with distinct replies (a hot issue resolved with one reply is one case here), the ticket's own case left
         out. Same access rule as the ticket."""
         with self.sessions() as session:
-            ticket = ticket_to_dict(_visible(session.get(Ticket, ticket_id), ticket_id, visible))
+            ticket = ticket_to_dict(readable_ticket(session, ticket_id, visible))
         version, vectors = self.embed([ticket_input(ticket)])
         out, replies = [], set()
         for case, similarity in self._readable(vectors[0], version, visible, 3 * k + 5):

@@ -198,13 +198,15 @@ def _reply_time(value: str) -> datetime | None:
 
 
 def build_case_base(sessions: sessionmaker[Session], clf, labels: LabelSet, path: Path = REPLIES_CSV,
-                    limit: int | None = None, batch_size: int = 64, progress: bool = True) -> dict[str, int]:
+                    limit: int | None = None, batch_size: int = 64, progress: bool = True,
+                    on_batch: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Makes the case base current for the classifier `clf`, loaded as the service runs it (its embedding: model
     version and quantization): embeds the messages of `path` (id, title, text, reply, reply_time) that are
     missing or were embedded by another model or quantization, with the domain `clf` predicts and
     the department that domain routes to (the file has no labels); then the resolved tickets not in the case base
     yet and, for hot issues, the open grouped tickets of another embedding. Idempotent: a second run embeds
-    nothing. Commits batch by batch, so an interrupted build keeps what it did."""
+    nothing. Commits batch by batch, so an interrupted build keeps what it did. progress: a progress bar on
+    stderr; on_batch(done, todo) after each committed batch of the file's messages."""
     from tqdm import tqdm
 
     with open(path, newline="", encoding="utf-8") as f:
@@ -234,6 +236,8 @@ def build_case_base(sessions: sessionmaker[Session], clf, labels: LabelSet, path
                 model_version=clf.embedding, vector=to_bytes(vectors[i])))
         upsert_cases(sessions, cases)
         bar.update(len(batch))
+        if on_batch:
+            on_batch(start + len(batch), len(todo))
     bar.close()
     counts["tickets"] = _refresh_tickets(sessions, clf, batch_size)
     counts["hot_issue_tickets"] = _refresh_hot_issue_vectors(sessions, clf, batch_size)

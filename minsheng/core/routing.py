@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from minsheng.core.labels import LabelSet
 from minsheng.core.text import model_input, normalize
 
 
 @dataclass
-class Prediction:
+class Scores:
     """A message's calibrated scores, as the classifier gives them (the model service sends them as plain dicts):
     defined here, away from torch, so the HTTP worker can route without loading the model code."""
     scores: dict[str, dict[str, float]]  # task -> label -> calibrated probability
@@ -48,6 +50,18 @@ class Routed:
         out = asdict(self)
         out["domain_top3"] = [{"domain": d, "confidence": round(p, 4)} for d, p in self.domain_top3]
         return out
+
+
+# What of a message's tags is kept beside the model's scores (prediction.scores), so that a ticket shows them as
+# at intake; each with the factory of its value where a row stored before it existed lacks it.
+INTAKE_CUES = {"domain_top3": list, "urgent_cues": list, "praise_cues": list, "possible_emergency": bool,
+               "possible_emergency_cues": list}
+
+
+def intake_cues(record: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The INTAKE_CUES of `record`: a message's tags (Routed.to_dict(), the API's Tags) or a stored prediction's
+    scores."""
+    return {k: record[k] if record and k in record else empty() for k, empty in INTAKE_CUES.items()}
 
 
 _CLAUSE_END = re.compile(r"[,，.。!！?？;；:：\n]")
@@ -109,7 +123,7 @@ def find_praise_cues(title: str | None, text: str, labels: LabelSet) -> list[str
     return [p for p in labels.praise_phrases if p in said]
 
 
-def route(pred: Prediction, labels: LabelSet, title: str | None, text: str) -> Routed:
+def route(pred: Scores, labels: LabelSet, title: str | None, text: str) -> Routed:
     """The tags and destination of the message (title, text) that `pred` scored. The message is searched for
     urgent cues, hazards that may be an emergency, and praise, which the model, trained on few such messages,
     misses."""

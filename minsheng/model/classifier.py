@@ -14,19 +14,19 @@ from safetensors.torch import load_file, save_file
 
 from minsheng.core.labels import TASKS, LabelSet
 from minsheng.core.nlp import masked_input
-from minsheng.core.routing import Prediction
-from minsheng.model.embedding import QUANTIZATIONS, embedding_id
+from minsheng.core.routing import Scores
+from minsheng.model.embedding import embedding_id
 from minsheng.model.encoder import MultiHeadEncoder, load_tokenizer, token_ids
 from minsheng.model.tfidf import TfidfHeads
+from minsheng.settings import QUANTIZATIONS
 
 META_FILE, WEIGHTS_FILE, TFIDF_FILE = "minsheng.json", "model.safetensors", "tfidf.npz"
 
 
 def quantize_int8(encoder: MultiHeadEncoder) -> MultiHeadEncoder:
     """Dynamic int8 of the transformer's nn.Linear layers: weights int8 with one scale per output channel,
-    activations quantized per batch. The task heads stay fp32 (their outputs are the logits). On the shipped
-    model ~1.5x the CPU rate of fp32; with one weight scale per layer, or the heads quantized too, domain/dev
-    macro-F1 fell by ~0.55 point (reports/evaluation.md "As served", bench/README.md)."""
+    activations quantized per batch. The task heads stay fp32 (their outputs are the logits): the faster variants
+    that quantize more cost accuracy (reports/experiments.md, "Smaller measurements"; reports/evaluation.md "As served")."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     transformer = {name: per_channel_dynamic_qconfig for name, module in encoder.named_modules()
@@ -77,35 +77,28 @@ class Classifier:
 
     # -- inference ---------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def _encode(self, texts: Sequence[str], batch_size: int, what: str) -> dict[str, np.ndarray] | np.ndarray:
-        """Runs the encoder over length-sorted batches (padding costs more than batching gains)."""
+    def encode(self, texts: Sequence[str], batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The heads' logits {task: array} and the mean-pooled sentence vectors of `texts`, from one encoder pass
+        over length-sorted batches (padding costs more than batching gains). The heads read the pooled vector as
+        the model's forward does in eval (its dropout is off); they cost next to nothing beside the encoder."""
         order = np.argsort([len(t) for t in texts], kind="stable")
-        chunks: list = []
+        logits: list[dict[str, np.ndarray]] = []
+        vectors: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
             enc = self.tokenizer.pad({"input_ids": token_ids(self.tokenizer, [texts[i] for i in idx], self.max_length)},
                                      return_tensors="pt")
-            if what == "embed":
-                chunks.append(self.encoder.embed(enc["input_ids"], enc["attention_mask"]).numpy())
-            elif what == "both":  # the heads read the pooled vector (forward without its dropout, as in eval)
-                pooled = self.encoder.embed(enc["input_ids"], enc["attention_mask"])
-                chunks.append(({t: head(pooled).float().numpy() for t, head in self.encoder.heads.items()},
-                               pooled.numpy()))
-            else:
-                out = self.encoder(enc["input_ids"], enc["attention_mask"])
-                chunks.append({t: v.float().numpy() for t, v in out.items()})
+            pooled = self.encoder.embed(enc["input_ids"], enc["attention_mask"])
+            logits.append({t: head(pooled).float().numpy() for t, head in self.encoder.heads.items()})
+            vectors.append(pooled.float().numpy())
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        if what == "embed":
-            return np.concatenate(chunks)[inverse]
-        if what == "both":
-            return ({t: np.concatenate([c[0][t] for c in chunks])[inverse] for t in self.labels},
-                    np.concatenate([c[1] for c in chunks])[inverse])
-        return {t: np.concatenate([c[t] for c in chunks])[inverse] for t in self.labels}
+        return ({t: np.concatenate([c[t] for c in logits])[inverse] for t in self.labels},
+                np.concatenate(vectors)[inverse])
 
     def component_probs(self, texts: Sequence[str], batch_size: int = 16):
         """Uncalibrated probabilities of each member: ({task: p_encoder}, {task: p_tfidf})."""
-        enc = self._encode(texts, batch_size, "logits")
+        enc, _ = self.encode(texts, batch_size)
         tf = self.tfidf.predict_logits(list(texts))
         return {t: softmax(enc[t]) for t in self.labels}, {t: softmax(tf[t]) for t in self.labels}
 
@@ -115,20 +108,20 @@ class Classifier:
         p_enc, p_tf = self.component_probs(texts, batch_size)
         return {t: self.calibration.apply(t, p_enc[t], p_tf[t]) for t in self.labels}
 
-    def predict(self, items: Sequence[tuple[str | None, str]], batch_size: int = 16) -> list[Prediction]:
+    def predict(self, items: Sequence[tuple[str | None, str]], batch_size: int = 16) -> list[Scores]:
         """items: (title, text) pairs, read PII-masked as in training."""
         probs = self.predict_proba([masked_input(title, text) for title, text in items], batch_size)
-        return [Prediction({t: dict(zip(self.labels[t], map(float, probs[t][i]))) for t in self.labels})
+        return [Scores({t: dict(zip(self.labels[t], map(float, probs[t][i]))) for t in self.labels})
                 for i in range(len(items))]
 
     def embed(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         """L2-normalised mean-pooled sentence vectors from the same encoder (for similar cases)."""
-        vectors = self._encode(list(texts), batch_size, "embed")
+        _, vectors = self.encode(list(texts), batch_size)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
     def predict_and_embed(self, texts: Sequence[str], batch_size: int = 16) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """predict_proba and embed of the same model inputs from one encoder pass (building the case base)."""
-        logits, vectors = self._encode(list(texts), batch_size, "both")
+        logits, vectors = self.encode(list(texts), batch_size)
         tf = self.tfidf.predict_logits(list(texts))
         probs = {t: self.calibration.apply(t, softmax(logits[t]), softmax(tf[t])) for t in self.labels}
         return probs, vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)

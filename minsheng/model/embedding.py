@@ -4,19 +4,13 @@ base, hot issues) carry this id, so vectors of another model or quantization are
 compared. No torch here: the service's HTTP worker reads it too."""
 from __future__ import annotations
 
-import os
-
-QUANTIZATIONS = ("int8", "off")
-SERVED_QUANTIZE = "int8"  # what the service loads unless MINSHENG_QUANTIZE says otherwise (reports/evaluation.md)
+from minsheng.settings import settings
 
 
 def served_quantize() -> str:
     """The quantization the service runs the model with ($MINSHENG_QUANTIZE, else int8); what `minsheng cases
     build` embeds with and the promotion gate scores with too."""
-    quantize = os.environ.get("MINSHENG_QUANTIZE", SERVED_QUANTIZE)
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"MINSHENG_QUANTIZE must be one of {QUANTIZATIONS}, not {quantize!r}")
-    return quantize
+    return settings().quantize
 
 
 def embedding_id(model_version: str, quantize: str) -> str:

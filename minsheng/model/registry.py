@@ -40,7 +40,7 @@ def import_model(path: Path | str) -> bentoml.Model:
     return bentoml.models.get(tag)
 
 
-def resolve(tag: str | None = None) -> bentoml.Model:
+def stored_model(tag: str | None = None) -> bentoml.Model:
     """A model-store tag, or (None) the shipped default, imported into the store on first use. A newly trained
     model is never picked up by itself: it serves once promoted (or named)."""
     return bentoml.models.get(tag) if tag else import_model(SHIPPED_MODEL)
@@ -50,4 +50,4 @@ def model_dir(ref: str | None = None) -> Path:
     """A saved classifier folder: `ref` may be such a folder or a model-store tag (None: the shipped model)."""
     if ref and Path(ref).is_dir():
         return Path(ref)
-    return Path(resolve(ref).path)
+    return Path(stored_model(ref).path)

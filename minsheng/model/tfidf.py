@@ -1,5 +1,5 @@
 """jieba words + character 1-3-grams, TF-IDF, one logistic regression per task: the fast baseline, and the
-second member of the shipped ensemble (it makes different errors from the encoder for ~1 ms a message).
+second member of the shipped ensemble (it makes different errors from the encoder, at a small cost per message).
 Features are hashed so the model needs no vocabulary on disk; weights are stored as float16 to stay small."""
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class TfidfHeads:
         return self._stack()
 
     def _stack(self) -> "TfidfHeads":
-        """Once, after fit or load: transposing the 160k x classes weights on every call cost ~6 ms a task."""
+        """Once, after fit or load, not on every call: the transposed weights are large (reports/experiments.md, "Smaller measurements")."""
         self._weights = np.ascontiguousarray(np.concatenate([self.coef[t] for t in self.coef]).T, dtype=np.float32)
         self._intercepts = np.concatenate([self.intercept[t] for t in self.coef]).astype(np.float32)
         ends = np.cumsum([len(self.intercept[t]) for t in self.coef])

@@ -11,8 +11,10 @@ import bentoml
 
 from minsheng.core.labels import load_labels
 from minsheng.model.embedding import served_quantize
-from minsheng.model.registry import resolve
+from minsheng.model.registry import stored_model
 from minsheng.serving.batcher import GreedyBatcher
+from minsheng.serving.case_base import BatchedClassifier, build_in_background
+from minsheng.settings import settings
 from minsheng.store import make_engine, migrate, serving_tag, session_factory
 
 if TYPE_CHECKING:
@@ -28,16 +30,22 @@ log = logging.getLogger("minsheng.tagger")
 class Tagger:
     def __init__(self) -> None:
         # the model code (transformers, scikit-learn) is imported here, in the model worker only: BentoML's
-        # supervisor and the HTTP worker import this module too (importing minsheng.serving.service: 14.3 s -> 11.4 s)
+        # supervisor and the HTTP worker import this module too, and start faster without it (reports/experiments.md)
         engine = make_engine()
         migrate(engine)  # at head already when started by `minsheng serve`; a bare `bentoml serve` may need it
         self.sessions = session_factory(engine)
         # one core is left to the entry worker (HTTP, spaCy): a torch thread team stalls when a core is taken
-        self.threads = int(os.environ.get("MINSHENG_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
+        self.threads = settings().threads or max(1, (os.cpu_count() or 2) - 1)
         self.quantize = served_quantize()
         self._reload_lock = threading.Lock()
         self.tag, self.classifier = self._load_wanted()
         self._batches = GreedyBatcher(self._answer, max_batch_size=32, max_queued=256)
+        self._build_case_base()
+
+    def _build_case_base(self) -> None:
+        """The serving model's case base, built in the background if missing (serving/case_base.py)."""
+        model = BatchedClassifier(self._batches, self.classifier.labels, self.classifier.embedding)
+        build_in_background(model, self.sessions, load_labels())
 
     def _wanted_tag(self) -> str | None:
         with self.sessions() as session:
@@ -48,7 +56,7 @@ class Tagger:
             Classifier,  # in the model worker only: see __init__
         )
 
-        model = resolve(self._wanted_tag())
+        model = stored_model(self._wanted_tag())
         classifier = Classifier.load(model.path, threads=self.threads, quantize=self.quantize)
         classifier.check_labels(load_labels())
         return str(model.tag), classifier
@@ -83,9 +91,10 @@ class Tagger:
         by one assignment: requests in flight finish on the old model, none fails."""
         with self._reload_lock:
             wanted = self._wanted_tag()
-            if str(resolve(wanted).tag) != self.tag:
+            if str(stored_model(wanted).tag) != self.tag:
                 self.tag, self.classifier = self._load_wanted()
                 log.info("now serving %s", self.tag)
+                self._build_case_base()
         return self._describe()  # not self.info(): inside a service that is an HTTP call to itself
 
     @bentoml.api

@@ -1,7 +1,6 @@
 """Engine, sessions and migrations for the ticket store (SQLite by default, PostgreSQL in production)."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from minsheng.settings import Settings, settings
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Seconds a SQLite writer waits for the write lock before "database is locked"; writers serialize on it.
 SQLITE_BUSY_TIMEOUT = 30
@@ -17,14 +18,13 @@ SQLITE_BUSY_TIMEOUT = 30
 MIGRATION_LOCK_KEY = 0x6D696E73
 
 
-def database_url() -> str:
+def database_url(config: Settings | None = None) -> str:
     """MINSHENG_DB_URL, else a SQLite file in MINSHENG_DATA_DIR (default ./var), created if missing."""
-    url = os.environ.get("MINSHENG_DB_URL")
-    if url:
-        return normalize_url(url)
-    data_dir = Path(os.environ.get("MINSHENG_DATA_DIR", "var")).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data_dir / 'minsheng.db'}"
+    config = config or settings()
+    if config.db_url:
+        return normalize_url(config.db_url)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{config.data_dir / 'minsheng.db'}"
 
 
 def normalize_url(url: str) -> str:

@@ -23,6 +23,7 @@ from .queues import (
     NotVisible,
     ReviewError,
     Visible,
+    readable_ticket,
     resolve,
 )
 from .tickets import ticket_to_dict
@@ -57,6 +58,13 @@ def member_status(session: Session, ticket_ids: Iterable[int]) -> dict[int, str]
     return dict(session.execute(select(HotIssueTicket.ticket_id, Ticket.status)
                                 .join(Ticket, Ticket.id == HotIssueTicket.ticket_id)
                                 .where(HotIssueTicket.ticket_id.in_(ids))).all())
+
+
+def ticket_hot_issue(session: Session, ticket_id: int, visible: Visible) -> dict[str, Any] | None:
+    """The hot issue a ticket the caller may read belongs to, as the caller's tickets make it, or None."""
+    readable_ticket(session, ticket_id, visible)
+    issue_id = issue_of(session, ticket_id)
+    return None if issue_id is None else hot_issue_detail(session, issue_id, visible)[0]
 
 
 def issue_of(session: Session, ticket_id: int) -> int | None:

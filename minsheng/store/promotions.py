@@ -1,11 +1,12 @@
 """Which model is in production: the latest accepted promotion. Refused ones are kept for the record."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+
+from minsheng.settings import settings
 
 from .models import AuditEvent, ModelPromotion
 
@@ -19,8 +20,7 @@ def serving_tag(session: Session) -> str | None:
     """The one answer to "which model serves": $MINSHENG_MODEL if it pins one, else the latest accepted
     promotion, else $MINSHENG_DEFAULT_MODEL (a bento's packed model), else None (the shipped model;
     `minsheng.model.registry.resolve(None)`)."""
-    return (os.environ.get("MINSHENG_MODEL") or production_tag(session)
-            or os.environ.get("MINSHENG_DEFAULT_MODEL"))
+    return settings().model or production_tag(session) or settings().default_model
 
 
 def record_promotion(sessions: sessionmaker[Session], tag: str, previous_tag: str | None, accepted: bool,

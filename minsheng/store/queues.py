@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from minsheng.core.labels import TASKS, LabelSet
+from minsheng.core.routing import intake_cues
 
 from .models import AuditEvent, HumanLabel, Prediction, Ticket, utcnow
 from .tickets import ticket_to_dict
@@ -139,14 +140,10 @@ def list_tickets(session: Session, labels: LabelSet, queue: str, filters: Ticket
 
 def ticket_detail(session: Session, labels: LabelSet, ticket_id: int, visible: Visible) -> dict[str, Any]:
     """The ticket with the model's confidences, top-3 domains, urgent and praise cues, its human labels and audit trail."""
-    ticket = _visible(session.get(Ticket, ticket_id), ticket_id, visible)
+    ticket = readable_ticket(session, ticket_id, visible)
     prediction = _first_predictions(session, [ticket_id]).get(ticket_id)
     out = _with_confidence(ticket, prediction, labels)
-    out["domain_top3"] = prediction.scores.get("domain_top3", []) if prediction else []
-    out["urgent_cues"] = prediction.scores.get("urgent_cues", []) if prediction else []
-    out["praise_cues"] = prediction.scores.get("praise_cues", []) if prediction else []
-    out["possible_emergency"] = bool(prediction and prediction.scores.get("possible_emergency"))
-    out["possible_emergency_cues"] = prediction.scores.get("possible_emergency_cues", []) if prediction else []
+    out.update(intake_cues(prediction and prediction.scores))
     out["human_labels"] = [
         {"task": h.task, "before": h.before, "after": h.after, "kind": h.kind, "reason": h.reason, "actor": h.actor,
          "created_at": h.created_at.isoformat()}
@@ -337,6 +334,11 @@ def analytics(session: Session, labels: LabelSet, visible: Visible, weeks: int) 
 def _iso_week(moment: datetime) -> str:
     year, week, _ = moment.astimezone(LOCAL_TZ).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def readable_ticket(session: Session, ticket_id: int, visible: Visible) -> Ticket:
+    """The ticket if it exists (404) and is in one of the `visible` queues (403)."""
+    return _visible(session.get(Ticket, ticket_id), ticket_id, visible)
 
 
 def _visible(ticket: Ticket | None, ticket_id: int, visible: Visible) -> Ticket:

@@ -7,7 +7,7 @@ from pathlib import Path
 from minsheng.core.labels import LabelSet
 from minsheng.model.classifier import Classifier
 from minsheng.model.embedding import served_quantize
-from minsheng.model.registry import resolve
+from minsheng.model.registry import stored_model
 from minsheng.store import production_tag, record_promotion
 from minsheng.training.compare import Decision, decide, render_comparison, score
 
@@ -16,7 +16,7 @@ def promote(sessions, labels: LabelSet, tag: str, actor: str, tolerance: float =
             holdout: Path | None = None, limit: int | None = None) -> tuple[Decision, str]:
     with sessions() as session:
         current_tag = production_tag(session)
-    current_model, candidate_model = resolve(current_tag), resolve(tag)
+    current_model, candidate_model = stored_model(current_tag), stored_model(tag)
     quantize = served_quantize()
     current = score(Classifier.load(current_model.path, quantize=quantize), labels, holdout, limit)
     candidate = score(Classifier.load(candidate_model.path, quantize=quantize), labels, holdout, limit)

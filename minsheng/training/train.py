@@ -57,14 +57,14 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 5e-5
     warmup: float = 0.06
-    max_length: int = 256  # tokens; 128 cost 3.6 points appeal and 3.0 sentiment macro-F1 (reports/experiments.md)
+    max_length: int = 256  # tokens; 128 read too little of long letters (reports/experiments.md)
     tfidf_C: float = 10.0
     # the encoder's loss weighs each class of these heads by (its share of the rows)^-power: the domain head
     # otherwise learns that 城乡建设, 40% of citizen messages and 22% of the Teddy data, is a safe guess
     balanced_heads: tuple[str, ...] = ("domain",)
     balance_power: float = 0.5
-    # class-balanced TF-IDF heads, e.g. ("domain", "appeal"): measured on dev, +1.4 points citizen domain accuracy
-    # and more rare-domain messages to the right department, but -0.8 domain/dev macro-F1; off by default
+    # class-balanced TF-IDF heads, e.g. ("domain", "appeal"): better on the rare citizen domains, worse on the Teddy
+    # domains (reports/experiments.md, "Smaller measurements"); off by default
     tfidf_balanced: tuple[str, ...] = ()
     seed: int = 13
     limit: int | None = None  # train on a random sample of this many rows (smoke runs and tests)

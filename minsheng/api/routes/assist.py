@@ -5,46 +5,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from minsheng.api.routes.review import (
-    EXCERPT_CHARS,
-    Labels,
-    ResolveRequest,
-    Reviewer,
-    Sessions,
-    _masked,
-    _store_errors,
+from minsheng.api.deps import Assist, CaseBase, Labels, Reviewer, Sessions, store_errors
+from minsheng.api.schemas.assist import (
+    HotIssueDetail,
+    HotIssueResolved,
+    HotIssues,
+    HotIssueTicket,
+    SimilarCases,
+    TicketHotIssue,
 )
-from minsheng.api.schemas import RowId
-from minsheng.assist.assistant import Assistant
+from minsheng.api.schemas.intake import RowId
+from minsheng.api.schemas.review import ResolveRequest
+from minsheng.api.views import listing_row
 from minsheng.store.hot_issues import (
     hot_issue_detail,
-    issue_of,
     list_hot_issues,
     resolve_hot_issue,
+    ticket_hot_issue,
 )
-from minsheng.store.models import Ticket
-from minsheng.store.queues import _visible
 
-router = APIRouter(dependencies=[Depends(_store_errors)])
-TICKET_FIELDS = ("id", "title", "status", "priority", "urgent", "domain", "queue", "department", "created_at",
-                 "claimed_by", "similarity", "matched_ticket_id")
+router = APIRouter(dependencies=[Depends(store_errors)])
 
 
-def _assistant(request: Request) -> Assistant:
-    return request.app.state.assistant
-
-
-Assist = Annotated[Assistant, Depends(_assistant)]
-
-
-def _ticket_summary(ticket: dict[str, Any]) -> dict[str, Any]:
-    shown = _masked(ticket)
-    return {**{k: shown[k] for k in TICKET_FIELDS}, "excerpt": shown["text"][:EXCERPT_CHARS]}
-
-
-@router.get("/api/tickets/{ticket_id}/similar")
+@router.get("/api/tickets/{ticket_id}/similar", response_model=SimilarCases)
 def similar_cases(ticket_id: RowId, caller: Reviewer, assistant: Assist,
                   k: Annotated[int, Query(ge=1, le=20)] = 5) -> dict[str, Any]:
     """The k past cases most similar to the ticket that the caller may read (the public case base and the
@@ -53,16 +38,14 @@ def similar_cases(ticket_id: RowId, caller: Reviewer, assistant: Assist,
     return assistant.similar(ticket_id, caller.queues, k)
 
 
-@router.get("/api/tickets/{ticket_id}/hot-issue")
-def ticket_hot_issue(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
+@router.get("/api/tickets/{ticket_id}/hot-issue", response_model=TicketHotIssue)
+def hot_issue_of_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     """The hot issue the ticket belongs to, as the caller's tickets make it, or null."""
     with sessions() as session:
-        _visible(session.get(Ticket, ticket_id), ticket_id, caller.queues)
-        issue_id = issue_of(session, ticket_id)
-        return {"hot_issue": None if issue_id is None else hot_issue_detail(session, issue_id, caller.queues)[0]}
+        return {"hot_issue": ticket_hot_issue(session, ticket_id, caller.queues)}
 
 
-@router.get("/api/hot-issues")
+@router.get("/api/hot-issues", response_model=HotIssues)
 def hot_issues(caller: Reviewer, sessions: Sessions, labels: Labels, queue: str | None = None,
                limit: Annotated[int, Query(ge=1, le=100)] = 20,
                min_size: Annotated[int, Query(ge=1, le=1000)] = 2) -> dict[str, Any]:
@@ -74,20 +57,21 @@ def hot_issues(caller: Reviewer, sessions: Sessions, labels: Labels, queue: str 
     return {"queue": queue, "hot_issues": issues}
 
 
-@router.get("/api/hot-issues/{issue_id}")
+@router.get("/api/hot-issues/{issue_id}", response_model=HotIssueDetail)
 def hot_issue(issue_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     """The hot issue as the caller's tickets make it, and those tickets (PII masked as in the queue listing);
     `hidden` counts its tickets in other departments' queues."""
     with sessions() as session:
         summary, tickets = hot_issue_detail(session, issue_id, caller.queues)
-    return {**summary, "tickets": [_ticket_summary(t) for t in tickets]}
+    return {**summary, "tickets": [listing_row(t, HotIssueTicket) for t in tickets]}
 
 
-@router.post("/api/hot-issues/{issue_id}/resolve")
+@router.post("/api/hot-issues/{issue_id}/resolve", response_model=HotIssueResolved)
 def resolve_issue(issue_id: RowId, body: ResolveRequest, caller: Reviewer, sessions: Sessions, labels: Labels,
-                  assistant: Assist) -> dict[str, Any]:
+                  case_base: CaseBase) -> dict[str, Any]:
     """One reply to every unresolved ticket of the hot issue in the caller's queues, each resolved and recorded on
     its own; tickets claimed by another official are skipped and listed."""
     done = resolve_hot_issue(sessions, labels, issue_id, body.reply, caller.name, caller.queues)
-    assistant.resolved(done["resolved"])
+    if case_base is not None:
+        case_base.resolved(done["resolved"])
     return {"hot_issue": issue_id, "resolved": [t["id"] for t in done["resolved"]], "skipped": done["skipped"]}

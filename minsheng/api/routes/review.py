@@ -1,32 +1,45 @@
 """The officials' review API under /api and the review web page under /ui.
 
 Routes are thin: the store (minsheng.store.queues) enforces which queues a caller may see, inside its
-transactions; here store errors become HTTP errors and PII is masked for callers who may not read it."""
+transactions; api/deps.py turns its refusals into HTTP errors, and api/views.py masks PII for callers who may not
+read it."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Query
 from fastapi.staticfiles import StaticFiles
-from pydantic import Field
-from sqlalchemy.orm import Session, sessionmaker
 
-from minsheng.api.auth import may_see_pii, principal, require, reviewer
-from minsheng.api.schemas import RowId, Strict
-from minsheng.core.labels import TASKS, LabelSet
-from minsheng.core.nlp import find_pii, mask_pii
-from minsheng.core.text import normalize
+from minsheng.api.deps import (
+    Admin,
+    Caller,
+    CaseBase,
+    Labels,
+    Reviewer,
+    Sessions,
+    store_errors,
+)
+from minsheng.api.schemas.intake import RowId
+from minsheng.api.schemas.review import (
+    Analytics,
+    AssignRequest,
+    ConfirmRequest,
+    LabelValues,
+    Me,
+    QueuePage,
+    Queues,
+    RelabelRequest,
+    ResolveRequest,
+    TicketDetail,
+    TicketOut,
+    TicketSummary,
+)
+from minsheng.api.views import listing_row, shown
 from minsheng.store import (
     LOCAL_TZ,
-    Conflict,
     Invalid,
-    NotFound,
-    NotVisible,
-    Principal,
     Relabel,
     TicketFilter,
     analytics,
@@ -41,110 +54,25 @@ from minsheng.store import (
     ticket_detail,
     unclaim,
 )
-from minsheng.store.privacy import record_unmasked_read
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
-EXCERPT_CHARS = 120
-SUMMARY_FIELDS = ("id", "channel", "title", "status", "priority", "urgent", "needs_review", "domain", "sentiment",
-                  "appeal", "confidence", "keywords", "places", "queue", "department", "created_at", "claimed_by")
 
-
-def _store_errors() -> Iterator[None]:
-    """Store refusals as the app's JSON errors; an invalid value goes through the validation handler, so it
-    reads like any other 422 ({"error", "problems": [{"field", "problem"}]})."""
-    try:
-        yield
-    except NotFound as e:
-        raise HTTPException(404, str(e)) from None
-    except NotVisible:
-        raise HTTPException(403, "this ticket or queue belongs to another department") from None
-    except Conflict as e:
-        raise HTTPException(409, str(e)) from None
-    except Invalid as e:
-        raise RequestValidationError([{"type": "value_error", "loc": (e.field,), "msg": e.problem}]) from None
-
-
-router = APIRouter(dependencies=[Depends(_store_errors)])
+router = APIRouter(dependencies=[Depends(store_errors)])
 router.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
-
-
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions
-
-
-def _labels(request: Request) -> LabelSet:
-    return request.app.state.labels
-
-
-Reviewer = Annotated[Principal, Depends(reviewer)]
-Admin = Annotated[Principal, Depends(require("admin"))]
-Sessions = Annotated[sessionmaker[Session], Depends(_sessions)]
-Labels = Annotated[LabelSet, Depends(_labels)]
-
-
-class RelabelRequest(Strict):
-    reason: str = Field(min_length=1, max_length=1000)
-    domain: str | None = None
-    sentiment: str | None = None
-    appeal: str | None = None
-    urgent: bool | None = None
-
-
-class ResolveRequest(Strict):
-    reply: str = Field(min_length=1, max_length=5000)
-
-
-class ConfirmRequest(Strict):
-    tasks: list[str] = Field(min_length=1, max_length=len(TASKS),
-                             description=f"the tasks whose current labels the caller checked: {', '.join(TASKS)}")
-
-
-class AssignRequest(Strict):
-    to: str = Field(min_length=1, max_length=100, description="an active official of the ticket's queue, or an admin")
-
-
-def _masked(ticket: dict[str, Any]) -> dict[str, Any]:
-    """The ticket with PII replaced by its type in text, title, reply and the reasons of its human labels, and no
-    contact. The stored spans index the normalized text; the rest is not analyzed at intake, so here."""
-    def masked(value: str | None) -> str | None:
-        value = normalize(value)
-        return value and mask_pii(value, find_pii(value))
-
-    shown = {**ticket, "pii_visible": False, "contact": None,
-             "text": mask_pii(normalize(ticket["text"]), ticket["pii"]),
-             "title": masked(ticket["title"]), "reply": masked(ticket["reply"])}
-    if "human_labels" in ticket:
-        shown["human_labels"] = [{**h, "reason": masked(h["reason"])} for h in ticket["human_labels"]]
-    return shown
-
-
-def _shown(ticket: dict[str, Any], caller: Principal, sessions: sessionmaker[Session],
-           route: str) -> dict[str, Any]:
-    """The ticket as `caller` may see it: whole if may_see_pii (and that read is audited), else masked."""
-    if not may_see_pii(caller, ticket):
-        return _masked(ticket)
-    record_unmasked_read(sessions, caller.name, ticket["id"], route)
-    return {**ticket, "pii_visible": True}
-
-
-def _summary(ticket: dict[str, Any]) -> dict[str, Any]:
-    """A listing row: masked for everyone (the whole text is read on the ticket itself, where it is audited)."""
-    shown = _masked(ticket)
-    return {**{k: shown[k] for k in SUMMARY_FIELDS}, "excerpt": shown["text"][:EXCERPT_CHARS]}
 
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(), LOCAL_TZ)
 
 
-@router.get("/api/me")
-def me(caller: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
+@router.get("/api/me", response_model=Me)
+def me(caller: Caller) -> dict[str, Any]:
     """Who the token belongs to (any role): the web page's sign-in check."""
     return {"name": caller.name, "role": caller.role,
             "queues": None if caller.queues is None else sorted(caller.queues)}
 
 
-@router.get("/api/labels")
+@router.get("/api/labels", response_model=LabelValues)
 def label_values(_: Reviewer, labels: Labels) -> dict[str, Any]:
     """The values of each task, the queues with their departments, and which queue each domain goes to."""
     return {"values": {task: list(values) for task, values in labels.values.items()},
@@ -152,13 +80,13 @@ def label_values(_: Reviewer, labels: Labels) -> dict[str, Any]:
             "routes": {d: r.queue for d, r in labels.routes.items()}}
 
 
-@router.get("/api/queues")
+@router.get("/api/queues", response_model=Queues)
 def queues(caller: Reviewer, sessions: Sessions, labels: Labels) -> dict[str, Any]:
     with sessions() as session:
         return {"queues": queue_summaries(session, labels, caller.queues)}
 
 
-@router.get("/api/queues/{queue}/tickets")
+@router.get("/api/queues/{queue}/tickets", response_model=QueuePage)
 def queue_tickets(
     queue: str, caller: Reviewer, sessions: Sessions, labels: Labels,
     status: str | None = None, urgent: bool | None = None, domain: str | None = None, sentiment: str | None = None,
@@ -179,66 +107,66 @@ def queue_tickets(
         tickets, total = list_tickets(session, labels, queue, filters, caller.queues, page_size,
                                       (page - 1) * page_size, order)
     return {"queue": queue, "total": total, "page": page, "page_size": page_size,
-            "tickets": [_summary(t) for t in tickets]}
+            "tickets": [listing_row(t, TicketSummary) for t in tickets]}
 
 
-@router.get("/api/tickets/{ticket_id}")
+@router.get("/api/tickets/{ticket_id}", response_model=TicketDetail)
 def ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions, labels: Labels) -> dict[str, Any]:
     with sessions() as session:
         detail = ticket_detail(session, labels, ticket_id, caller.queues)
-    return _shown(detail, caller, sessions, "ticket")
+    return shown(detail, caller, sessions, "ticket")
 
 
-@router.post("/api/tickets/{ticket_id}/claim")
+@router.post("/api/tickets/{ticket_id}/claim", response_model=TicketOut)
 def claim_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
-    return _shown(claim(sessions, ticket_id, caller.name, caller.queues), caller, sessions, "claim")
+    return shown(claim(sessions, ticket_id, caller.name, caller.queues), caller, sessions, "claim")
 
 
-@router.post("/api/tickets/{ticket_id}/unclaim")
+@router.post("/api/tickets/{ticket_id}/unclaim", response_model=TicketOut)
 def unclaim_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
     """Release a claim: one's own, or (admins) anyone's, e.g. of an official who left."""
     ticket = unclaim(sessions, ticket_id, caller.name, caller.queues, anyones=caller.role == "admin")
-    return _shown(ticket, caller, sessions, "unclaim")
+    return shown(ticket, caller, sessions, "unclaim")
 
 
-@router.post("/api/tickets/{ticket_id}/assign")
+@router.post("/api/tickets/{ticket_id}/assign", response_model=TicketOut)
 def assign_ticket(ticket_id: RowId, body: AssignRequest, caller: Admin, sessions: Sessions) -> dict[str, Any]:
     """(admin) Give the ticket to an official of its queue, whoever holds it now."""
-    return _shown(assign(sessions, ticket_id, body.to, caller.name, caller.queues), caller, sessions, "assign")
+    return shown(assign(sessions, ticket_id, body.to, caller.name, caller.queues), caller, sessions, "assign")
 
 
-@router.post("/api/tickets/{ticket_id}/confirm")
+@router.post("/api/tickets/{ticket_id}/confirm", response_model=TicketOut)
 def confirm_labels(ticket_id: RowId, body: ConfirmRequest, caller: Reviewer, sessions: Sessions,
                    labels: Labels) -> dict[str, Any]:
     """Confirm that the current labels of the given tasks are right: they teach the next model."""
     ticket = confirm(sessions, labels, ticket_id, body.tasks, caller.name, caller.queues)
-    return _shown(ticket, caller, sessions, "confirm")
+    return shown(ticket, caller, sessions, "confirm")
 
 
-@router.post("/api/tickets/{ticket_id}/relabel")
+@router.post("/api/tickets/{ticket_id}/relabel", response_model=TicketOut)
 def relabel_ticket(ticket_id: RowId, body: RelabelRequest, caller: Reviewer, sessions: Sessions,
                    labels: Labels) -> dict[str, Any]:
     """Correct labels; a new domain moves the ticket to that domain's queue."""
     change = Relabel(**body.model_dump())
     ticket = relabel(sessions, labels, ticket_id, change, caller.name, caller.queues)
-    return _shown(ticket, caller, sessions, "relabel")
+    return shown(ticket, caller, sessions, "relabel")
 
 
-@router.post("/api/tickets/{ticket_id}/resolve")
+@router.post("/api/tickets/{ticket_id}/resolve", response_model=TicketOut)
 def resolve_ticket(ticket_id: RowId, body: ResolveRequest, caller: Reviewer, sessions: Sessions,
-                   labels: Labels, request: Request) -> dict[str, Any]:
+                   labels: Labels, case_base: CaseBase) -> dict[str, Any]:
     ticket = resolve(sessions, labels, ticket_id, body.reply, caller.name, caller.queues)
-    if (assistant := getattr(request.app.state, "assistant", None)) is not None:
-        assistant.resolved([ticket])  # joins the case base (similar past cases)
-    return _shown(ticket, caller, sessions, "resolve")
+    if case_base is not None:
+        case_base.resolved([ticket])  # joins the case base (similar past cases)
+    return shown(ticket, caller, sessions, "resolve")
 
 
-@router.post("/api/tickets/{ticket_id}/reopen")
+@router.post("/api/tickets/{ticket_id}/reopen", response_model=TicketOut)
 def reopen_ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions) -> dict[str, Any]:
-    return _shown(reopen(sessions, ticket_id, caller.name, caller.queues), caller, sessions, "reopen")
+    return shown(reopen(sessions, ticket_id, caller.name, caller.queues), caller, sessions, "reopen")
 
 
-@router.get("/api/analytics")
+@router.get("/api/analytics", response_model=Analytics)
 def ticket_analytics(caller: Reviewer, sessions: Sessions, labels: Labels,
                      weeks: Annotated[int, Query(ge=1, le=104)] = 12) -> dict[str, Any]:
     """Tickets per domain per ISO week, and the sentiment share per domain, over the caller's queues."""

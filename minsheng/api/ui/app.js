@@ -316,7 +316,7 @@ async function showAssist(t, box) {
   try {
     const [similar, { hot_issue: issue }] = await Promise.all([
       api(`/api/tickets/${t.id}/similar?k=5`), api(`/api/tickets/${t.id}/hot-issue`)]);
-    const empty = similar.case_base_size ? "没有相似案例。" : "案例库为空：请管理员运行 minsheng cases build。";
+    const empty = similar.case_base_size ? "没有相似案例。" : "案例库尚无案例：服务启动后会在后台建立（进度见服务日志），也可由管理员运行 minsheng cases build。";
     box.replaceChildren(h("h2", {}, "相似历史案例"),
       issue && issue.size + issue.hidden > 1 && h("p", { id: "ticket-hot-issue" }, "属于热点问题 ",
         h("a", { href: `#/hot-issue/${issue.id}` }, `#${issue.id} ${issue.title}`), `（共 ${issue.size + issue.hidden} 件）`),

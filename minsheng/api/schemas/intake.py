@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API, with the limits that protect the service."""
+"""The intake routes' bodies (/classify, /submit, /info) and the limits that protect the service; the\nrequest-body base class and path types every route uses."""
 from __future__ import annotations
 
 import re
@@ -94,7 +94,7 @@ class Tags(BaseModel):
                                                "makes it urgent whatever urgent_confidence says")
     possible_emergency: bool = Field(
         default=False, description="a wide net for emergencies (routing.yaml possible_emergency, urgent cues said as "
-                                   "a risk, or urgent_confidence >= its threshold): recall 0.93 at precision 0.03 "
+                                   "a risk, or urgent_confidence >= its threshold): high recall, low precision "
                                    "(bench/urgent.md); read these before the rest")
     possible_emergency_cues: list[str] = Field(default_factory=list, description="the hazards it names")
     praise_cues: list[str] = Field(default_factory=list,
@@ -120,11 +120,14 @@ class SubmitResponse(Tags):
     status: str
 
 
-class Info(BaseModel):
+class ModelInfo(BaseModel):
     model_version: str
     label_version: str
     base_model: str
     model_created_at: str | None
     quantize: str = Field(description="int8 (dynamic, the default) or off (fp32 as trained): MINSHENG_QUANTIZE")
+
+
+class Info(ModelInfo):
     domains: list[str]
     queues: dict[str, str]

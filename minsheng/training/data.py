@@ -10,6 +10,7 @@ import datasets
 
 from minsheng.core.labels import TASKS, LabelSet
 from minsheng.core.nlp import masked_input
+from minsheng.model.classifier import GROUP_HEAD
 from minsheng.settings import PROJECT_DIR
 
 DATA_DIR = PROJECT_DIR / "data"
@@ -96,9 +97,26 @@ def inputs(ds: datasets.Dataset) -> list[str]:
     return [masked_input(t, x) for t, x in zip(ds["title"], ds["text"])]
 
 
-def label_ids(ds: datasets.Dataset, labels: LabelSet) -> dict[str, list[int]]:
-    """task -> class index per row, -100 where the row has no label for that task."""
-    return {task: [labels.index(task, v) if v else -100 for v in ds[task]] for task in TASKS}
+GROUP_SOURCE = "domain"  # the Teddy data: its rows label 7 of the 15 domains
+
+
+def domain_group(ds: datasets.Dataset, labels: LabelSet) -> list[int]:
+    """The domain indices the Teddy rows of `ds` label (its group head's classes, in head order); [] without
+    at least two."""
+    seen = {d for d, s in zip(ds["domain"], ds["source"]) if s == GROUP_SOURCE and d}
+    group = sorted(labels.index("domain", d) for d in seen)
+    return group if len(group) > 1 else []
+
+
+def label_ids(ds: datasets.Dataset, labels: LabelSet, group: list[int] = ()) -> dict[str, list[int]]:
+    """task -> class index per row, -100 where the row has no label for that task; with a domain group, also
+    the group head's class of each Teddy row."""
+    ids = {task: [labels.index(task, v) if v else -100 for v in ds[task]] for task in TASKS}
+    if group:
+        position = {d: i for i, d in enumerate(group)}
+        ids[GROUP_HEAD] = [position.get(d, -100) if s == GROUP_SOURCE else -100
+                           for d, s in zip(ids["domain"], ds["source"])]
+    return ids
 
 
 def data_hashes(plan: DataPlan) -> dict[str, str]:

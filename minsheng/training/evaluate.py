@@ -110,7 +110,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     texts = inputs(dev)
     p_enc, p_tf = clf.component_probs(texts)
     probs = {"encoder": p_enc, "baseline": p_tf,
-             "shipped": {t: clf.calibration.apply(t, p_enc[t], p_tf[t]) for t in TASKS}}
+             "shipped": clf.calibration.apply(p_enc, p_tf)}
     names = {t: list(labels.values[t]) for t in TASKS}
 
     results: dict = {s: {} for s in SYSTEMS}
@@ -137,7 +137,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
         cm = confusion_matrix(y_all[task][rows], shipped[task][rows].argmax(1), labels=range(len(names[task])))
         figures[f"confusion_{task}"] = f"confusion_{task}.png"
         plots.confusion(cm, names[task], f"{task}: all dev rows (shipped model)", out_dir / figures[f"confusion_{task}"])
-    uncalibrated = clf.calibration.blend["domain"] * p_enc["domain"] + (1 - clf.calibration.blend["domain"]) * p_tf["domain"]
+    uncalibrated = clf.calibration.mix("domain", p_enc, p_tf)
     plots.reliability({"shipped (calibrated)": _reliability(shipped["domain"][dom_rows], y_all["domain"][dom_rows]),
                        "blend before temperature": _reliability(uncalibrated[dom_rows], y_all["domain"][dom_rows])},
                       out_dir / "reliability_domain.png")
@@ -152,7 +152,8 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     beats = {f"{s}:{t}": results["shipped"][s][t][HEADLINE[t]] > results["baseline"][s][t][HEADLINE[t]]
              for s in results["shipped"] for t in results["shipped"][s]}
     report = {"model_version": clf.version, "label_version": labels.version, "calibration": {
-        "blend_encoder_weight": clf.calibration.blend, "temperature": clf.calibration.temperature},
+        "blend_encoder_weight": clf.calibration.blend, "temperature": clf.calibration.temperature,
+        "group_weight": clf.calibration.group_weight},
         "domain_threshold": labels.domain_threshold,
         "domain_threshold_overrides": labels.domain_threshold_overrides, "results": results, "targets": targets,
         "shipped_beats_baseline": beats, "routing_by_domain_familiarity": routing,

@@ -7,6 +7,7 @@ from sklearn.metrics import f1_score
 from minsheng.model.classifier import Calibration, softmax
 
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+GROUP_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 # dev scores closer than this are noise at these dev sizes (500-700 rows a source): the blend nearest the even
 # one among them is taken, as both members then vote
 BLEND_TOLERANCE = 0.005
@@ -44,31 +45,49 @@ def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
     return float(grid[int(np.argmin([nll(softmax(logp / t), y) for t in grid]))])
 
 
+def _dev_score(task: str, p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+    """What the blend is chosen by: macro-F1 per dev source, averaged (the Teddy domain data, 7 domains, and the
+    citizen data, 15, count alike, not by their row counts); log-loss for the rare urgent flag."""
+    if task == "urgent":
+        return -nll(p, y)
+    pred = p.argmax(1)
+    per_source = [macro_f1(y[groups == g], pred[groups == g]) for g in np.unique(groups)]
+    per_source = [v for v in per_source if not np.isnan(v)]  # a source with no class of MIN_SUPPORT rows
+    return float(np.mean(per_source)) if per_source else 0.0
+
+
+def _near_even(scores: dict[float, float]) -> float:
+    near_best = [w for w, v in scores.items() if v >= max(scores.values()) - BLEND_TOLERANCE]
+    return min(near_best, key=lambda w: abs(w - 0.5))
+
+
 def select_calibration(p_enc: dict[str, np.ndarray], p_tf: dict[str, np.ndarray],
-                       y_dev: dict[str, list[int]], sources: np.ndarray) -> Calibration:
-    """Per task, the blend weight with the best dev macro-F1 (log-loss for the rare urgent flag), then the
-    temperature that minimises dev log-loss of the blend. Macro-F1 is taken per dev source and averaged: the
-    Teddy domain data (7 domains) and the citizen data (15) count alike, not by their row counts."""
-    cal = Calibration()
+                       y_dev: dict[str, list[int]], sources: np.ndarray, group: list[int] = ()) -> Calibration:
+    """Per head, the encoder's blend weight with the best dev score; then how much the group head (`group`: its
+    classes' domain indices, empty for none) re-divides the group's share of the domain; then per task the
+    temperature that minimises dev log-loss."""
+    cal = Calibration(group=list(group))
+    rows = {t: np.asarray(y_dev[t]) != -100 for t in p_enc}
+    y = {t: np.asarray(y_dev[t])[rows[t]] for t in p_enc}
+    groups = {t: np.asarray(sources)[rows[t]] for t in p_enc}
+    pe = {t: p_enc[t][rows[t]] for t in p_enc}
+    pt = {t: p_tf[t][rows[t]] for t in p_enc}
     for task in p_enc:
-        y = np.asarray(y_dev[task])
-        rows = y != -100
-        if not rows.any():
-            continue
-        y, groups = y[rows], np.asarray(sources)[rows]
-
-        def score(w: float) -> float:
-            p = w * p_enc[task][rows] + (1 - w) * p_tf[task][rows]
-            if task == "urgent":
-                return -nll(p, y)
-            pred = p.argmax(1)
-            per_source = [macro_f1(y[groups == g], pred[groups == g]) for g in np.unique(groups)]
-            per_source = [v for v in per_source if not np.isnan(v)]  # a source with no class of MIN_SUPPORT rows
-            return float(np.mean(per_source)) if per_source else 0.0
-
-        scores = {w: score(w) for w in BLEND_GRID}
+        if rows[task].any():
+            cal.blend[task] = _near_even({w: _dev_score(task, w * pe[task] + (1 - w) * pt[task], y[task], groups[task])
+                                          for w in BLEND_GRID})
+    if cal.group and rows["domain"].any():
+        pe_dom = {t: p[rows["domain"]] for t, p in p_enc.items()}
+        pt_dom = {t: p[rows["domain"]] for t, p in p_tf.items()}
+        scores = {}
+        for weight in GROUP_WEIGHT_GRID:
+            cal.group_weight = weight
+            scores[weight] = _dev_score("domain", cal.mix("domain", pe_dom, pt_dom), y["domain"], groups["domain"])
         near_best = [w for w, v in scores.items() if v >= max(scores.values()) - BLEND_TOLERANCE]
-        cal.blend[task] = min(near_best, key=lambda w: abs(w - 0.5))
-        mixed = cal.blend[task] * p_enc[task][rows] + (1 - cal.blend[task]) * p_tf[task][rows]
-        cal.temperature[task] = fit_temperature(mixed, y)
+        cal.group_weight = min(near_best)  # the simpler model (the shared head alone) unless the group head helps
+    for task in cal.temperature:
+        if rows[task].any():
+            mixed = cal.mix(task, {t: p[rows[task]] for t, p in p_enc.items()},
+                            {t: p[rows[task]] for t, p in p_tf.items()})
+            cal.temperature[task] = fit_temperature(mixed, y[task])
     return cal

@@ -1,13 +1,15 @@
 """The training loop end to end on a tiny random BERT and a tiny slice of the real data."""
+import csv
 import json
 
 import numpy as np
 import pytest
 
-from minsheng.model.classifier import Classifier
+from minsheng.model.classifier import GROUP_HEAD, Calibration, Classifier
 from minsheng.model.encoder import load_tokenizer, token_ids
 from minsheng.model.registry import SHIPPED_MODEL
 from minsheng.training.data import file_sha256
+from minsheng.training.metrics import GROUP_WEIGHT_GRID
 from minsheng.training.train import TrainConfig, class_weights, train
 
 
@@ -27,6 +29,11 @@ def test_train_save_load_predict(tiny):
     # 60 domain + 60 citizen (up-sampled) + 30 reviews + 1 correction (up-sampled)
     assert meta["train_rows"] == 60 + 60 * cfg.citizen_repeat + 30 + cfg.extra_repeat
     assert all(t > 0 for t in clf.calibration.temperature.values())
+    # the Teddy rows' domains get a head of their own, saved and loaded with the model
+    teddy = sorted({clf.labels["domain"].index(d) for d in _column(root / "data/domain/train.csv", "domain")})
+    assert clf.calibration.group == teddy and len(teddy) >= 2
+    assert clf.encoder.heads[GROUP_HEAD].out_features == len(teddy)
+    assert clf.calibration.group_weight in GROUP_WEIGHT_GRID
 
     preds = clf.predict([("噪音扰民", "楼下工地夜间施工"), (None, "请问社保卡怎么补办")])
     for p in preds:
@@ -35,6 +42,23 @@ def test_train_save_load_predict(tiny):
             assert sum(p.scores[task].values()) == pytest.approx(1.0, abs=1e-5)
     vectors = clf.embed(["路灯不亮", "路灯坏了", "拖欠工资"])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def _column(path, name):
+    with open(path, encoding="utf-8") as f:
+        return [row[name] for row in csv.DictReader(f)]
+
+
+def test_the_group_head_re_divides_only_the_groups_share():
+    p_domain = np.array([[0.5, 0.2, 0.2, 0.1]])  # the group: domains 1 and 3 (0.3 between them)
+    p_group = np.array([[0.1, 0.9]])
+    cal = Calibration(blend={"domain": 1.0, GROUP_HEAD: 1.0}, group=[1, 3], group_weight=0.5)
+    mixed = cal.mix("domain", {"domain": p_domain, GROUP_HEAD: p_group}, {"domain": p_domain, GROUP_HEAD: p_group})
+    # the group keeps its 0.3 and the others their share; inside it, half as before, half as the group head says
+    assert mixed[0] == pytest.approx([0.5, 0.3 * (0.5 * 2 / 3 + 0.5 * 0.1), 0.2, 0.3 * (0.5 * 1 / 3 + 0.5 * 0.9)])
+    cal.group_weight = 0.0
+    assert cal.mix("domain", {"domain": p_domain, GROUP_HEAD: p_group}, {"domain": p_domain, GROUP_HEAD: p_group})[0] \
+        == pytest.approx(p_domain[0])
 
 
 def test_max_length_beyond_the_base_models_positions_is_capped(tiny):

@@ -20,9 +20,13 @@ from minsheng.training.data import default_plan, inputs, label_ids, load_split
 from minsheng.training.metrics import MIN_SUPPORT, averaged_classes, ece, macro_f1
 
 SYSTEMS = ("shipped", "encoder", "baseline")
-# (slice, task, metric, target): the acceptance figures for the default model
-TARGETS = [("domain/dev", "domain", "macro_f1", 0.93), ("citizen/dev", "domain", "accuracy", 0.82),
-           ("citizen/dev", "sentiment", "macro_f1", 0.88), ("citizen/dev", "appeal", "macro_f1", 0.75)]
+# (slice, task, metric, target): the acceptance figures for the default model (issue 17)
+TARGETS = [("domain/dev", "domain", "macro_f1", 0.93), ("citizen/dev", "domain", "accuracy", 0.85),
+           ("citizen/dev", "sentiment", "macro_f1", 0.90), ("citizen/dev", "appeal", "macro_f1", 0.80)]
+MAX_ECE = 0.03  # on each head and slice: a probability the service shows must mean what it says
+# messages of the domains the Teddy data lacks: at least this share routed right, at most this share to a wrong
+# department (the rest to triage)
+RARE_RIGHT, RARE_WRONG = 0.5, 0.15
 HEADLINE = {"domain": "macro_f1", "sentiment": "macro_f1", "appeal": "macro_f1", "urgent": "positive_f1"}
 
 
@@ -149,6 +153,14 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     as_served = _as_served(served, texts, y_all, source, shipped) if served else None
     targets = [{"slice": s, "task": t, "metric": m, "target": v, "value": results["shipped"][s][t][m],
                 "met": results["shipped"][s][t][m] >= v} for s, t, m, v in TARGETS]
+    targets += [{"slice": s, "task": t, "metric": "ece", "target": MAX_ECE, "value": m["ece"], "met": m["ece"] <= MAX_ECE,
+                 "at_most": True} for s, heads in results["shipped"].items() for t, m in heads.items() if t != "urgent"]
+    rare = routing["rare_domains"]
+    targets += [{"slice": "citizen/dev rare domains", "task": "domain", "metric": "right department",
+                 "target": RARE_RIGHT, "value": rare["right_department"], "met": rare["right_department"] >= RARE_RIGHT},
+                {"slice": "citizen/dev rare domains", "task": "domain", "metric": "wrong department",
+                 "target": RARE_WRONG, "value": rare["wrong_department"], "met": rare["wrong_department"] <= RARE_WRONG,
+                 "at_most": True}]
     beats = {f"{s}:{t}": results["shipped"][s][t][HEADLINE[t]] > results["baseline"][s][t][HEADLINE[t]]
              for s in results["shipped"] for t in results["shipped"][s]}
     report = {"model_version": clf.version, "label_version": labels.version, "calibration": {
@@ -181,8 +193,8 @@ def render(r: dict) -> str:
     lines += ["", f"Macro-F1 averages the classes with at least {MIN_SUPPORT} dev examples; the others are in the "
               "per-class tables.", "", "## Targets", "", "| slice | head | metric | target | shipped | met |",
               "|---|---|---|---|---|---|"]
-    lines += [f"| {x['slice']} | {x['task']} | {x['metric']} | {x['target']:.2f} | {x['value']:.3f} | "
-              f"{'yes' if x['met'] else '**no**'} |" for x in r["targets"]]
+    lines += [f"| {x['slice']} | {x['task']} | {x['metric']} | {'≤' if x.get('at_most') else '≥'} {x['target']:.2f} | "
+              f"{x['value']:.3f} | {'yes' if x['met'] else '**no**'} |" for x in r["targets"]]
     lost = [k for k, v in r["shipped_beats_baseline"].items() if not v]
     lines += ["", "Shipped beats the baseline on every head: " + ("yes" if not lost else f"**no** ({', '.join(lost)})"),
               "", f"## Routing of unfamiliar domains (citizen/dev, threshold {_thresholds(r)})", "",
@@ -218,7 +230,11 @@ def render(r: dict) -> str:
                       for c, v in m["per_class"].items()]
     cal = r["calibration"]
     lines += ["", "## Calibration", "", "| head | encoder weight in blend | temperature |", "|---|---|---|"]
-    lines += [f"| {t} | {cal['blend_encoder_weight'][t]:.2f} | {cal['temperature'][t]:.2f} |" for t in cal["temperature"]]
+    lines += [f"| {t} | {w:.2f} | {cal['temperature'][t]:.2f} |" if t in cal["temperature"] else f"| {t} | {w:.2f} | – |"
+              for t, w in cal["blend_encoder_weight"].items()]
+    if cal.get("group_weight") is not None:
+        lines += ["", f"The Teddy-only domain head (domain_group) re-divides the share the shared head gives its 7 "
+                  f"domains with weight {cal['group_weight']:.2f} (0: the shared head alone)."]
     tm = r["train_meta"]
     lines += ["", f"Training: {tm.get('train_rows')} rows, {tm.get('timings_s')} seconds on {tm.get('machine')}.", ""]
     return "\n".join(lines)

@@ -43,9 +43,10 @@ def cmd_train(args) -> int:
 
     cfg = TrainConfig(output=args.output, base_model=args.base_model or "", extra=args.extra or [],
                       limit=args.limit, seed=args.seed, threads=args.threads,
-                      encoder_from=args.encoder_from or "",
+                      encoder_from=args.encoder_from or "", init_from=args.init_from or "",
                       **({"data_dir": args.data_dir} if args.data_dir else {}),
-                      **({"epochs": args.epochs} if args.epochs else {}))
+                      **({"epochs": args.epochs} if args.epochs else {}),
+                      **({"lr": args.lr} if args.lr else {}))
     path = train(cfg)
     if not args.no_store:
         print(f"stored as {import_model(path).tag}")
@@ -283,10 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", help="base training data folder (default: the project's data/)")
     p.add_argument("--encoder-from", metavar="MODEL_DIR",
                    help="keep this saved model's fine-tuned encoder: refit only the TF-IDF heads and the blend")
+    p.add_argument("--init-from", metavar="MODEL_DIR",
+                   help="continue fine-tuning this saved model (its encoder and heads) instead of starting from the "
+                        "base model")
     p.add_argument("--extra", action="append",
                    help="extra labeled CSV/JSONL/dataset folder, e.g. export-labels' train.jsonl (repeatable); "
                         "each row is seen 3 times an epoch")
     p.add_argument("--epochs", type=float, help="passes over the training rows (default: TrainConfig's)")
+    p.add_argument("--lr", type=float, help="the encoder's learning rate (default: TrainConfig's)")
     p.add_argument("--limit", type=int, help="train on a sample of this many rows")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int)

@@ -19,6 +19,11 @@ class MultiHeadEncoder(nn.Module):
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in head_sizes.items()})
 
+    def add_heads(self, head_sizes: dict[str, int]) -> None:
+        """New, freshly initialised heads (a model continued on data with a task it lacked)."""
+        for task, n in head_sizes.items():
+            self.heads[task] = nn.Linear(self.encoder.config.hidden_size, n)
+
     @classmethod
     def from_base(cls, base_model: str | Path, head_sizes: dict[str, int]) -> "MultiHeadEncoder":
         return cls(AutoModel.from_pretrained(str(base_model)), head_sizes)

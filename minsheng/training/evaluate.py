@@ -3,6 +3,7 @@ the TF-IDF baseline, side by side, with the targets the project set itself."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from minsheng.core.routing import find_urgent_cues
 from minsheng.model.classifier import Classifier
 from minsheng.training import plots
 from minsheng.training.data import default_plan, inputs, label_ids, load_split
-from minsheng.training.metrics import MIN_SUPPORT, averaged_classes, ece, macro_f1
+from minsheng.training.metrics import GROUP_WEIGHT_GRID, MIN_SUPPORT, averaged_classes, ece, macro_f1
 
 SYSTEMS = ("shipped", "encoder", "baseline")
 # (slice, task, metric, target): the acceptance figures for the default model (issue 17)
@@ -106,6 +107,23 @@ def _margin(y: np.ndarray, pred: np.ndarray, baseline: np.ndarray, metric: str, 
             "high": float(high), "beats": bool(low > 0)}
 
 
+def _group_variants(clf: Classifier, p_enc: dict, p_tf: dict, y_all: dict, source: np.ndarray) -> list[dict]:
+    """The domain figures at each weight the group head could have (0: the shared 15-way head alone)."""
+    if not clf.calibration.group:
+        return []
+    out = []
+    for weight in GROUP_WEIGHT_GRID:
+        cal = replace(clf.calibration, group_weight=weight)
+        p = cal.apply(p_enc, p_tf)["domain"]
+        row = {"group_weight": weight, "chosen": weight == clf.calibration.group_weight}
+        for slice_name, src, metric in (("domain/dev", "domain", "macro_f1"), ("citizen/dev", "citizen", "accuracy"),
+                                        ("citizen/dev", "citizen", "macro_f1")):
+            rows = (source == src) & (y_all["domain"] != -100)
+            row[f"{slice_name} {metric}"] = head_metrics(y_all["domain"][rows], p[rows], clf.labels["domain"])[metric]
+        out.append(row)
+    return out
+
+
 def _thresholds(report: dict) -> str:
     overrides = report.get("domain_threshold_overrides") or {}
     return ", ".join([f"{report['domain_threshold']:.2f}"] + [f"{d} {v:.2f}" for d, v in overrides.items()])
@@ -172,6 +190,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     figures.update(reliability="reliability_domain.png", coverage="coverage_domain.png")
 
     as_served = _as_served(served, texts, y_all, source, shipped) if served else None
+    group_variants = _group_variants(clf, p_enc, p_tf, y_all, source)
     targets = [{"slice": s, "task": t, "metric": m, "target": v, "value": results["shipped"][s][t][m],
                 "met": results["shipped"][s][t][m] >= v} for s, t, m, v in TARGETS]
     targets += [{"slice": s, "task": t, "metric": "ece", "target": MAX_ECE, "value": m["ece"], "met": m["ece"] <= MAX_ECE,
@@ -195,7 +214,7 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
         "domain_threshold_overrides": labels.domain_threshold_overrides, "results": results, "targets": targets,
         "shipped_beats_baseline": beats, "routing_by_domain_familiarity": routing,
         "urgent_as_routed": urgent, "figures": figures,
-        "as_served": as_served,
+        "as_served": as_served, "group_variants": group_variants,
         "train_meta": {k: clf.meta.get(k) for k in ("timings_s", "train_rows", "base_model", "machine")}}
     (out_dir / "evaluation.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     markdown = render(report)
@@ -251,6 +270,14 @@ def render(r: dict) -> str:
                   f"{100 * (x[q] - x['fp32']):+.2f} |" for x in r["as_served"]["targets"]]
         lines += ["", "Same decision as fp32: " + ", ".join(f"{t} {v:.1%}" for t, v in
                                                           r["as_served"]["same_decisions"].items()) + "."]
+    if r.get("group_variants"):
+        keys = [k for k in r["group_variants"][0] if k not in ("group_weight", "chosen")]
+        lines += ["", "## The domain head: shared alone, or with the Teddy-only head", "",
+                  "The weight with which the Teddy-only head re-divides the share the shared 15-way head gives its 7 "
+                  "domains (0: the shared head alone; chosen on dev by the mean of the two sources' macro-F1).", "",
+                  "| group weight | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        lines += [f"| {v['group_weight']:.2f}{' (chosen)' if v['chosen'] else ''} | " +
+                  " | ".join(f"{v[k]:.3f}" for k in keys) + " |" for v in r["group_variants"]]
     lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in r["figures"].items()]
     lines += ["", "## Per-class (shipped)"]
     for s in res["shipped"]:

@@ -31,8 +31,10 @@ from minsheng.core.nlp import get_analyzer, masked_input
 from minsheng.core.routing import Scores, intake_cues, route
 from minsheng.core.text import normalize
 from minsheng.serving import metrics
+from minsheng.serving.delivery import Deliverer
 from minsheng.serving.limits import BodyLimit
 from minsheng.serving.tagger import Tagger
+from minsheng.settings import settings
 from minsheng.store import (
     Analysis,
     NewTicket,
@@ -98,6 +100,8 @@ class Minsheng:
         # similar cases and hot issues, on vectors from the Tagger (called lazily: connected after __init__)
         app.state.assistant = self.assistant = Assistant(self.sessions, lambda t: self.tagger.to_sync.embed(t))
         self.assistant.preload(expected_embedding(self.sessions))
+        # the public events to the webhooks; several replicas may all deliver (claims are leased)
+        self.deliverer = Deliverer(self.sessions).start() if settings().deliver else None
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each

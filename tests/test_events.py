@@ -3,17 +3,13 @@ a real receiving HTTP server that fails at first, or a deliverer killed with SIG
 (duplicates carry the same event id). SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -42,6 +38,7 @@ from minsheng.store.events import (
     list_webhooks,
     remove_webhook,
 )
+from tests.receiver import Receiver
 
 LABELS = load_labels()
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,59 +62,6 @@ def events(sessions, ticket_id=None) -> list[OutboxEvent]:
         if ticket_id is not None:
             query = query.where(OutboxEvent.ticket_id == ticket_id)
         return session.scalars(query).all()
-
-
-class Receiver:
-    """A real HTTP server receiving webhooks: answers 503 to the first `fail_first` requests, then 200; can hold
-    one request open (to kill the sender mid-send); verifies every signature."""
-
-    def __init__(self, secret: str, fail_first: int = 0, hold_first: bool = False):
-        self.secret, self.fail_first, self.hold_first = secret, fail_first, hold_first
-        self.received: list[dict] = []  # the accepted deliveries, in arrival order
-        self.requests = 0
-        self.held, self.release = threading.Event(), threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                t, v1 = (part.split("=", 1)[1] for part in self.headers["X-Minsheng-Signature"].split(","))
-                good = hmac.new(receiver.secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-                assert hmac.compare_digest(good, v1), "bad signature"
-                receiver.requests += 1
-                if receiver.hold_first and receiver.requests == 1:
-                    receiver.held.set()
-                    receiver.release.wait(60)
-                    return  # no answer: the sender died meanwhile
-                if receiver.requests <= receiver.fail_first:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                event = json.loads(body)
-                assert event["id"] == self.headers["X-Minsheng-Event-Id"]
-                receiver.received.append(event)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def unique(self) -> list[dict]:
-        """The events as a receiver de-duplicating on the id keeps them."""
-        seen, out = set(), []
-        for e in self.received:
-            if e["id"] not in seen:
-                seen.add(e["id"])
-                out.append(e)
-        return out
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
 
 
 @pytest.fixture
@@ -197,7 +141,7 @@ def test_a_receiver_that_fails_at_first_gets_everything_in_order_signed(sessions
                 "ticket.created", "ticket.routed", "ticket.claimed", "ticket.resolved"]
         with sessions() as session:
             hook = list_webhooks(session)[0]
-        assert hook["pending"] == 0 and hook["delivered"] == 12
+        assert hook["pending"] == 0 and hook["delivered"] == 12 and receiver.forged == 0
     finally:
         receiver.close()
 

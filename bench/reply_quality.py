@@ -8,7 +8,8 @@ A seeded sample of data/cases/replies.csv (2,507 messages with the reply each go
 classifier's prediction (the cases carry no label); its candidates are the sample's replies to other messages of
 that domain. AUC: the share of (own reply, other reply) pairs where the own reply scores higher (ties half);
 top-1: the share of messages whose own reply scores strictly highest. For the full score and for each part.
-Vectors: the model as served ($MINSHENG_QUANTIZE, int8 by default) on PII-masked texts, as the service embeds.
+Vectors: the model as served ($MINSHENG_QUANTIZE, int8 by default) on PII-masked texts, as the service embeds;
+cached in build/bench/ like the other scripts' (a re-run after changing the scoring takes a minute).
 Exits 1 when the full score's AUC is under the floor (bench/conditions.py).
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from common import ROOT, Classifier, publish  # noqa: I001  (common puts the repo on sys.path)
+from common import ROOT, Classifier, domains_cached, embed_cached, publish  # noqa: I001  (common puts the repo on sys.path)
 from conditions import REPLY_QUALITY_MIN_AUC, reply_quality_checks
 from report import render_reply_quality
 
@@ -61,9 +62,11 @@ def main() -> int:
     sample = cases.sample(n=min(args.sample, len(cases)), random_state=13).reset_index(drop=True)
     messages = [masked_input(t, x) for t, x in zip(sample["title"], sample["text"])]
     replies = [masked_input(None, r) for r in sample["reply"]]
-    probs, message_vectors = clf.predict_and_embed(messages, 16)
-    reply_vectors = clf.embed(replies, 16)
-    domains = np.asarray(clf.labels["domain"])[np.asarray(probs["domain"]).argmax(1)]
+    q = served_quantize()  # the cache is per model version: the quantization goes into the name
+    probs = domains_cached(clf, messages, f"reply_quality-messages-{q}", 16)
+    message_vectors = embed_cached(clf, messages, f"reply_quality-messages-{q}", 16)
+    reply_vectors = embed_cached(clf, replies, f"reply_quality-replies-{q}", 16)
+    domains = np.asarray(clf.labels["domain"])[probs.argmax(1)]
     analyses = get_analyzer().pipe([f"{t}。{x}" if t else x for t, x in zip(sample["title"], sample["text"])])
     items = [rq.expected_items(a.places, a.keywords) for a in analyses]
     cosines = np.asarray(message_vectors, dtype=np.float32) @ np.asarray(reply_vectors, dtype=np.float32).T

@@ -29,7 +29,7 @@ from minsheng.core.nlp import get_analyzer, masked_input
 from minsheng.model.embedding import served_quantize
 from minsheng.model.registry import SHIPPED_MODEL, model_dir
 
-PARTS = ("score", "relevance", "completeness", "form")
+PARTS = ("score", "message", "relevance", "completeness", "form")
 
 
 def rank_figures(own: np.ndarray, others: list[np.ndarray]) -> dict[str, float]:
@@ -73,7 +73,10 @@ def main() -> int:
     forms = [rq.form_checks(r) for r in sample["reply"]]
 
     def value(i: int, j: int) -> dict[str, float]:
-        return rq.assess(float(cosines[i, j]), items[i], sample["reply"][j])
+        out = rq.assess(float(cosines[i, j]), items[i], sample["reply"][j])
+        # the parts that depend on the message: form is the same whichever message a reply is compared with
+        out["message"] = sum(rq.WEIGHTS[k] * out[k] for k in ("relevance", "completeness"))
+        return out
 
     own = {p: [] for p in PARTS}
     others = {p: [] for p in PARTS}

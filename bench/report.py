@@ -379,8 +379,8 @@ FORM_NAMES = {"salutation": "salutation (您好, 尊敬的 …)", "action": "a c
 
 
 def render_reply_quality(d: dict) -> str:
-    parts = {"score": "full score", "relevance": "relevance (encoder cosine)", "completeness": "completeness",
-             "form": "form"}
+    parts = {"score": "full score", "message": "relevance + completeness (what depends on the message)",
+             "relevance": "relevance (encoder cosine)", "completeness": "completeness", "form": "form (alone: chance)"}
     rows = [f"| {parts[p]} | {r['auc']:.3f} | {_pct(r['top1'])} |" for p, r in d["ranking"].items()]
     fires = [f"| {FORM_NAMES[k]} | {_pct(v)} |" for k, v in d["form_fires"].items()]
     real = d["real_reply"]

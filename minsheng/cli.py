@@ -271,11 +271,11 @@ def cmd_webhooks(args) -> int:
     engine, sessions = _database()
     try:
         if args.action == "add":
-            hook, secret = add_webhook(sessions, args.name, args.url, args.event or ())
+            hook, secret = add_webhook(sessions, args.name, args.url, args.event or (), actor=args.actor)
             print(f"webhook {hook.name} -> {hook.url} ({', '.join(hook.events) or 'all events'}); "
                   f"its signing secret, shown only now:\n{secret}")
         elif args.action == "remove":
-            print(f"removed {remove_webhook(sessions, args.name).name}")
+            print(f"removed {remove_webhook(sessions, args.name, actor=args.actor).name}")
         else:
             with sessions() as session:
                 for h in list_webhooks(session):
@@ -408,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_retention)
 
     p = sub.add_parser("webhooks", help="receivers of the public events (database as for users)")
+    p.add_argument("--actor", default=os.environ.get("USER", "unknown"), help="who adds or removes (recorded)")
     hooks = p.add_subparsers(dest="action", required=True)
     w = hooks.add_parser("add", help="register a URL and print its signing secret (once)")
     w.add_argument("name")

@@ -148,25 +148,35 @@ def test_a_receiver_that_fails_at_first_gets_everything_in_order_signed(sessions
 
 def test_a_deliverer_killed_mid_send_loses_nothing(sessions, engine, fast_retries):
     """`minsheng deliver` is SIGKILLed while the receiver holds its first request; the next run, once the lease
-    has run out, sends that event again and everything after it."""
-    receiver = Receiver(secret="k", hold_first=True)
+    has run out, sends that event again and everything after it. The webhook is registered with the CLI."""
+    receiver = Receiver(secret="", hold_first=True)
+    env = {**os.environ, "MINSHENG_DB_URL": engine.url.render_as_string(hide_password=False),
+           "MINSHENG_DELIVER_LEASE": "3", "MINSHENG_DELIVER_MAX_BACKOFF": "1"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "minsheng.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
     try:
-        add_webhook(sessions, "crm", receiver.url, secret="k")
+        receiver.secret = cli("webhooks", "add", "crm", receiver.url).strip().splitlines()[-1]
         ticket_id = new_ticket(sessions)
         claim(sessions, ticket_id, "li", None)
-        env = {**os.environ, "MINSHENG_DB_URL": engine.url.render_as_string(hide_password=False),
-               "MINSHENG_DELIVER_LEASE": "3", "MINSHENG_DELIVER_MAX_BACKOFF": "1"}
-        run = [sys.executable, "-m", "minsheng.cli", "deliver"]
-        proc = subprocess.Popen(run, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([sys.executable, "-m", "minsheng.cli", "deliver"], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert receiver.held.wait(120), proc.stderr.read().decode()[-2000:]
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         receiver.release.set()
         assert receiver.received == []
+        assert "3 pending" in cli("webhooks", "list")
         time.sleep(3.5)  # the dead deliverer's lease runs out
-        done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert "3 events delivered" in cli("deliver")
         assert [e["type"] for e in receiver.unique()] == ["ticket.created", "ticket.routed", "ticket.claimed"]
-        assert receiver.requests == 4  # the held one, then each once
+        assert receiver.requests == 4 and receiver.forged == 0  # the held one, then each once
+        assert "0 pending\t3 delivered" in cli("webhooks", "list")
+        cli("webhooks", "remove", "crm")
+        assert cli("webhooks", "list") == ""
     finally:
         receiver.close()

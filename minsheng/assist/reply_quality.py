@@ -23,9 +23,10 @@ from minsheng.assist.similarity import specific_places
 from minsheng.core.nlp import masked_input
 from minsheng.core.text import normalize
 
-# a reply's cosine to its message, mapped to 0..1 (set from bench/reply_quality.md: about the 10th and 90th
-# percentiles of real replies' cosines on data/cases)
-RELEVANCE_LOW, RELEVANCE_HIGH = 0.55, 0.9
+# a reply's cosine to its message, mapped to 0..1 between about the 10th and 90th percentiles of real replies'
+# cosines on data/cases (0.32 and 0.85 with model 20261124-173030 as served: bench/reply_quality.md); a new
+# model's vectors need them measured again
+RELEVANCE_LOW, RELEVANCE_HIGH = 0.3, 0.85
 KEYWORDS = 5  # of the message's keywords, the most salient, that a complete reply should name
 WEIGHTS = {"relevance": 0.4, "completeness": 0.3, "form": 0.3}
 FORM = {  # check → (weight within form, pattern, what to tell the official when it is missing)

@@ -55,8 +55,8 @@ def _events_of(audit: AuditEvent, ticket: Ticket | None) -> list[tuple[str, dict
     base = {"occurred_at": now.isoformat(), "actor": audit.actor,
             "ticket": _ticket_view(ticket) if ticket is not None else {"id": audit.ticket_id}}
     out = [(kind, {**base, "detail": detail})]
-    routed = kind == "ticket.created" or detail.get("to_queue", detail.get("from_queue")) != detail.get("from_queue")
-    if routed and ticket is not None:
+    moved = "to_queue" in detail and detail["to_queue"] != detail.get("from_queue")
+    if (kind == "ticket.created" or moved) and ticket is not None:
         out.append(("ticket.routed", {**base, "detail": {"queue": ticket.queue, "department": ticket.department,
                                                           "from_queue": detail.get("from_queue")}}))
     return out
@@ -96,7 +96,7 @@ def _outbox(session: Session, _context, _instances) -> None:
 # --- webhooks ---------------------------------------------------------------------------------------------------
 
 def add_webhook(sessions: sessionmaker[Session], name: str, url: str, events: Collection[str] = (),
-                secret: str | None = None) -> tuple[Webhook, str]:
+                secret: str | None = None, actor: str = "admin") -> tuple[Webhook, str]:
     """A new webhook and its signing secret (generated unless given). It receives the events written after it."""
     if not url.startswith(("http://", "https://")):
         raise WebhookError(f"url must be http:// or https://, not {url[:40]!r}")
@@ -110,18 +110,18 @@ def add_webhook(sessions: sessionmaker[Session], name: str, url: str, events: Co
         hook = Webhook(name=name, url=url, secret=secret, events=sorted(set(events)))
         session.add(hook)
         session.flush()
-        session.add(AuditEvent(actor="admin", action="webhook.added", detail={"webhook_id": hook.id, "name": name}))
+        session.add(AuditEvent(actor=actor, action="webhook.added", detail={"webhook_id": hook.id, "name": name}))
     return hook, secret
 
 
-def remove_webhook(sessions: sessionmaker[Session], name: str) -> Webhook:
+def remove_webhook(sessions: sessionmaker[Session], name: str, actor: str = "admin") -> Webhook:
     """Removes the webhook and what it was still owed."""
     with sessions.begin() as session:
         hook = session.scalars(select(Webhook).where(Webhook.name == name)).one_or_none()
         if hook is None:
             raise WebhookError(f"no webhook named {name!r}")
         session.delete(hook)
-        session.add(AuditEvent(actor="admin", action="webhook.removed", detail={"webhook_id": hook.id, "name": name}))
+        session.add(AuditEvent(actor=actor, action="webhook.removed", detail={"webhook_id": hook.id, "name": name}))
     return hook
 
 

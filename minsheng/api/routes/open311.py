@@ -36,6 +36,8 @@ STATUS_NOTES = {"triage": "已受理，正在分拨", "open": "已受理，已�
 
 
 class Problem(Exception):
+    """An answer in the spec's error shape: [{"code", "description"}], code being the HTTP status."""
+
     def __init__(self, code: int, description: str):
         self.code, self.description = code, description
 
@@ -66,6 +68,11 @@ def _format(fmt: str) -> str:
     return fmt
 
 
+def _codes(labels: LabelSet) -> set[str]:
+    """The services' codes: the domains' queues (not triage, which no citizen chooses)."""
+    return {route.queue for route in labels.routes.values()}
+
+
 def _services(labels: LabelSet) -> list[dict[str, Any]]:
     return [Service(service_code=route.queue, service_name=domain, group=route.department, metadata=False,
                     type="realtime", description=f"{domain}方面的诉求、投诉、建议和咨询，由{route.department}办理",
@@ -87,7 +94,7 @@ def service_definition(service_code: str, fmt: str, labels: Labels) -> Response:
     """No service has attributes (metadata is false); answered for clients that ask anyway."""
     try:
         _format(fmt)
-        if service_code not in labels.queues():
+        if service_code not in _codes(labels):
             raise Problem(404, f"no service {service_code!r}")
         row = ServiceDefinition(service_code=service_code).model_dump()
         if fmt == "xml":
@@ -130,7 +137,7 @@ def _new_ticket(form, labels: LabelSet) -> NewTicket:
     service_code = form.get("service_code")
     if not service_code:
         raise Problem(400, "service_code is required (GET services.json lists them)")
-    if service_code not in labels.queues():
+    if service_code not in _codes(labels):
         raise Problem(400, f"unknown service_code {service_code!r}")
     description = (form.get("description") or "").strip()
     if not description:

@@ -41,20 +41,20 @@ def webhooks(_: Admin, sessions: Sessions) -> dict[str, Any]:
 
 
 @router.post("/api/admin/webhooks", response_model=WebhookCreated)
-def add(body: WebhookRequest, _: Admin, sessions: Sessions) -> dict[str, Any]:
+def add(body: WebhookRequest, caller: Admin, sessions: Sessions) -> dict[str, Any]:
     """Registers a receiver; it gets the events written from now on. The answer holds its signing secret once."""
     try:
-        _, secret = add_webhook(sessions, body.name, body.url, body.events)
+        _, secret = add_webhook(sessions, body.name, body.url, body.events, actor=caller.name)
     except WebhookError as e:
         raise HTTPException(409 if "exists" in str(e) else 422, str(e)) from None
     return {**_listed(sessions, body.name), "secret": secret}
 
 
 @router.delete("/api/admin/webhooks/{name}", response_model=WebhookRemoved)
-def remove(name: Name, _: Admin, sessions: Sessions) -> dict[str, Any]:
+def remove(name: Name, caller: Admin, sessions: Sessions) -> dict[str, Any]:
     """Removes the webhook and the events it was still owed."""
     try:
-        hook = remove_webhook(sessions, name)
+        hook = remove_webhook(sessions, name, actor=caller.name)
     except WebhookError as e:
         raise HTTPException(404, str(e)) from None
     return {"removed": hook.name}

@@ -164,7 +164,7 @@ def schemathesis_run(r: dict) -> str:
 
 
 # -- where each figure comes from, and the acceptance conditions --------------------------------------------
-RUNS = ("speed", "variants", "load", "load-300s", "faults", "similar_cases", "hot_issues")
+RUNS = ("speed", "variants", "load", "load-300s", "faults", "similar_cases", "hot_issues", "reply_quality")
 
 
 def checks_of(d: dict) -> list[tuple[str, bool, dict]]:

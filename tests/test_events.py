@@ -20,6 +20,7 @@ from minsheng.serving.delivery import deliver_all_due
 from minsheng.settings import settings
 from minsheng.store import (
     Analysis,
+    AuditEvent,
     Conflict,
     NewTicket,
     OutboxEvent,
@@ -95,6 +96,10 @@ def test_each_change_writes_its_events_in_its_transaction(sessions):
     first = written[0].payload
     assert first["id"] == written[0].event_id and first["type"] == "ticket.created"
     assert first["ticket"]["id"] == ticket_id and first["ticket"]["external_id"] == "call-1"
+    with sessions() as session:
+        audits = session.scalars(select(AuditEvent).where(AuditEvent.ticket_id == ticket_id)
+                                 .order_by(AuditEvent.id)).all()
+    assert [a.created_at.isoformat() for a in audits if a.action == "ticket.created"] == [first["occurred_at"]]
     assert written[2].payload["detail"]["changes"] == {"domain": ["城乡建设", "环境保护"]}
     assert written[2].payload["ticket"]["domain"] == "环境保护"  # the state after the change
     everything = json.dumps([e.payload for e in written], ensure_ascii=False)

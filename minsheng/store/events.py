@@ -50,9 +50,8 @@ def _events_of(audit: AuditEvent, ticket: Ticket | None) -> list[tuple[str, dict
     kind = PUBLIC_TYPES.get(audit.action)
     if kind is None:
         return []
-    now = audit.created_at or utcnow()
     detail = {k: v for k, v in (audit.detail or {}).items() if k in DETAIL_KEYS}
-    base = {"occurred_at": now.isoformat(), "actor": audit.actor,
+    base = {"occurred_at": audit.created_at.isoformat(), "actor": audit.actor,
             "ticket": _ticket_view(ticket) if ticket is not None else {"id": audit.ticket_id}}
     out = [(kind, {**base, "detail": detail})]
     moved = "to_queue" in detail and detail["to_queue"] != detail.get("from_queue")
@@ -82,10 +81,11 @@ def _outbox(session: Session, _context, _instances) -> None:
         hooks = session.execute(select(Webhook.id, Webhook.events)).all()
         for audit in sorted(audits, key=lambda a: inspect(a).insert_order):  # session.new has no order; add()'s
             ticket = session.get(Ticket, audit.ticket_id) if audit.ticket_id is not None else None
+            audit.created_at = audit.created_at or utcnow()  # the event's occurred_at is the audit row's time
             for kind, payload in _events_of(audit, ticket):
-                row = OutboxEvent(event_id=str(uuid.uuid4()), type=kind, ticket_id=audit.ticket_id,
-                                  payload={"id": None, "type": kind, **payload})
-                row.payload["id"] = row.event_id
+                event_id = str(uuid.uuid4())
+                row = OutboxEvent(event_id=event_id, type=kind, ticket_id=audit.ticket_id,
+                                  payload={"id": event_id, "type": kind, **payload})
                 session.add(row)
                 for hook_id, types in hooks:
                     if not types or kind in types:

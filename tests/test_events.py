@@ -185,3 +185,36 @@ def test_a_deliverer_killed_mid_send_loses_nothing(sessions, engine, fast_retrie
         assert cli("webhooks", "list") == ""
     finally:
         receiver.close()
+
+
+def test_the_service_killed_mid_delivery_loses_nothing(tmp_path_factory, bentoml_home):
+    """The real service is SIGKILLed (every process of it) while its background deliverer waits on the receiver;
+    restarted, it sends that event again once the lease has run out, then the rest."""
+    from minsheng.store import make_engine, session_factory
+    from tests.serving import ServerProcess
+
+    receiver = Receiver(secret="svc", hold_first=True)
+    proc = ServerProcess(tmp_path_factory.mktemp("server"),
+                         {"BENTOML_HOME": str(bentoml_home), "MINSHENG_DELIVER_LEASE": "3"}).start()
+    engine = make_engine(proc.db_url)
+    try:
+        add_webhook(session_factory(engine), "crm", receiver.url, secret="svc")
+        with proc.client(proc.token("intake")) as client:
+            r = client.post("/submit", json={"channel": "web", "text": TEXT, "contact": CONTACT})
+        assert r.status_code == 201, r.text
+        ticket_id = r.json()["ticket_id"]
+        assert receiver.held.wait(120)
+        proc.stop(signal.SIGKILL)
+        assert proc.proc.poll() is not None and not proc.processes()
+        receiver.release.set()
+        proc.start()
+        deadline = time.monotonic() + 120
+        while len(receiver.unique()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert [(e["type"], e["ticket"]["id"]) for e in receiver.unique()] == [("ticket.created", ticket_id),
+                                                                              ("ticket.routed", ticket_id)]
+        assert receiver.requests == 3 and receiver.forged == 0  # the held one, then each once
+    finally:
+        engine.dispose()
+        proc.stop()
+        receiver.close()

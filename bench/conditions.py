@@ -13,6 +13,10 @@ HOT_ISSUES_MIN_GROUP_RECALL = 0.50
 SIMILAR_CASES_MIN_TOP1 = 0.60
 SIMILAR_CASES_LATENCY_BUDGET_MS = 50
 
+# reply_quality.py: a message's own published reply outscores the replies to other messages of its domain in at
+# least this share of pairs (0.5 is chance).
+REPLY_QUALITY_MIN_AUC = 0.75
+
 # variants.py: dynamic int8 (what the service runs) costs at most this much domain macro-F1 and is faster.
 VARIANTS_MAX_F1_DROP = 0.5  # points
 VARIANTS_MIN_INT8_SPEEDUP = 1.05
@@ -61,3 +65,8 @@ def load_checks(routes: dict[str, dict], tickets_201: int, tickets_stored: int,
         "each 201 stored once": tickets_stored == tickets_201,
         "RSS flat": rss_end_mb - rss_after_warmup_mb <= max(share * rss_after_warmup_mb, floor),
     }
+
+
+def reply_quality_checks(score_auc: float) -> dict[str, bool]:
+    return {f"own reply outranks same-domain replies: AUC >= {REPLY_QUALITY_MIN_AUC:.2f}":
+            score_auc >= REPLY_QUALITY_MIN_AUC}

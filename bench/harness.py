@@ -27,7 +27,8 @@ from tests.serving import ServerProcess, free_port  # noqa: E402,F401  (free_por
 RESULTS = ROOT / "bench" / "results"
 SHIPPED_MODEL_META = ROOT / "models" / "default" / "minsheng.json"
 # what the bench scripts write: a change to these alone does not make the measured code differ from the commit
-OUTPUTS = ("bench/results", "bench/README.md", "bench/hot_issues.md", "bench/similar_cases.md")
+OUTPUTS = ("bench/results", "bench/README.md", "bench/hot_issues.md", "bench/similar_cases.md",
+           "bench/reply_quality.md")
 RUNS = ROOT / "build" / "bench-runs"  # server folders (databases, logs, model stores); gitignored build/
 MAX_REQUESTS_PER_POINT = 200_000  # a hard bound besides each point's deadline
 

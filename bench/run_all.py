@@ -1,6 +1,6 @@
 """Re-runs every bench in turn, then renders the documents from their results: what `make bench` does.
 
-    .venv/bin/python bench/run_all.py [--only variants,speed,load,load-300s,faults,similar_cases,hot_issues]
+    .venv/bin/python bench/run_all.py [--only variants,speed,load,load-300s,faults,similar_cases,hot_issues,urgent,reply_quality]
 
 Each bench runs in its own process, its output streaming through; one that fails (exit != 0: its acceptance
 condition failed, or it crashed) does not stop the others. Each writes bench/results/<name>.json stamped with the
@@ -32,6 +32,7 @@ STEPS: dict[str, list[str]] = {  # name: the script and its arguments, in the or
     "similar_cases": ["bench/similar_cases.py"],
     "hot_issues": ["bench/hot_issues.py"],
     "urgent": ["bench/urgent.py"],
+    "reply_quality": ["bench/reply_quality.py"],
 }
 
 

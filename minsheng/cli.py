@@ -261,6 +261,46 @@ def cmd_retention(args) -> int:
     return 0
 
 
+def cmd_webhooks(args) -> int:
+    from minsheng.store.events import (
+        WebhookError,
+        add_webhook,
+        list_webhooks,
+        remove_webhook,
+    )
+
+    engine, sessions = _database()
+    try:
+        if args.action == "add":
+            hook, secret = add_webhook(sessions, args.name, args.url, args.event or (), actor=args.actor)
+            print(f"webhook {hook.name} -> {hook.url} ({', '.join(hook.events) or 'all events'}); "
+                  f"its signing secret, shown only now:\n{secret}")
+        elif args.action == "remove":
+            print(f"removed {remove_webhook(sessions, args.name, actor=args.actor).name}")
+        else:
+            with sessions() as session:
+                for h in list_webhooks(session):
+                    print(f"{h['name']}\t{h['url']}\t{','.join(h['events']) or 'all'}\t{h['pending']} pending\t"
+                          f"{h['delivered']} delivered\t{h['last_error'] or '-'}")
+    except WebhookError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_deliver(args) -> int:
+    from minsheng.serving.delivery import deliver_all_due
+
+    engine, sessions = _database()
+    try:
+        print(f"{deliver_all_due(sessions)} events delivered")
+    finally:
+        engine.dispose()
+    return 0
+
+
 LIMIT_HELP = "score on the first N rows of each benchmark file only (quick checks; the gate is weaker)"
 
 
@@ -371,6 +411,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="a ticket by the channel's own id, e.g. 12345:call-0001 (repeatable)")
     p.add_argument("--actor", default=os.environ.get("USER", "unknown"), help="who erases (recorded)")
     p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("webhooks", help="receivers of the public events (database as for users)")
+    p.add_argument("--actor", default=os.environ.get("USER", "unknown"), help="who adds or removes (recorded)")
+    hooks = p.add_subparsers(dest="action", required=True)
+    w = hooks.add_parser("add", help="register a URL and print its signing secret (once)")
+    w.add_argument("name")
+    w.add_argument("url")
+    w.add_argument("--event", action="append", help="an event type it takes (repeatable; default: all)")
+    hooks.add_parser("list", help="the webhooks with their pending and delivered events")
+    w = hooks.add_parser("remove", help="remove a webhook and what it is still owed")
+    w.add_argument("name")
+    p.set_defaults(func=cmd_webhooks)
+
+    p = sub.add_parser("deliver", help="send the due events to the webhooks once, then exit (the service does it "
+                                       "in the background unless MINSHENG_DELIVER=off)")
+    p.set_defaults(func=cmd_deliver)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -28,6 +28,9 @@ class Settings:
     usage_tracking: bool  # MINSHENG_USAGE_TRACKING=on lets BentoML report usage to its vendor
     build_cases: bool  # MINSHENG_BUILD_CASES=off: no case-base build in the background when a model starts serving
     cases_file: Path | None  # MINSHENG_CASES_FILE: published replies to seed the case base; None: data/cases
+    deliver: bool  # MINSHENG_DELIVER=off: the service sends no webhooks (`minsheng deliver` still does)
+    deliver_lease: int  # MINSHENG_DELIVER_LEASE: seconds a deliverer holds a claimed event before another may send it
+    deliver_max_backoff: int  # MINSHENG_DELIVER_MAX_BACKOFF: the longest wait, in seconds, between two attempts
 
     @classmethod
     def from_env(cls, env: os._Environ | dict[str, str] = os.environ) -> Settings:
@@ -48,6 +51,9 @@ class Settings:
             usage_tracking=env.get("MINSHENG_USAGE_TRACKING", "off").lower() == "on",
             build_cases=env.get("MINSHENG_BUILD_CASES", "on").lower() != "off",
             cases_file=Path(env["MINSHENG_CASES_FILE"]).resolve() if env.get("MINSHENG_CASES_FILE") else None,
+            deliver=env.get("MINSHENG_DELIVER", "on").lower() != "off",
+            deliver_lease=max(3, _integer(env, "MINSHENG_DELIVER_LEASE", 30)),
+            deliver_max_backoff=max(1, _integer(env, "MINSHENG_DELIVER_MAX_BACKOFF", 300)),
         )
 
 

@@ -80,6 +80,14 @@ def test_similar_cases_floors(top1, p95, expected):
     assert failed(conditions.similar_cases_checks(top1, p95)) == expected
 
 
+@pytest.mark.parametrize("auc, expected", [
+    (0.843, []),
+    (0.74, ["own reply outranks same-domain replies: AUC >= 0.75"]),
+])
+def test_reply_quality_floor(auc, expected):
+    assert failed(conditions.reply_quality_checks(auc)) == expected
+
+
 @pytest.mark.parametrize("f1_change, speedup, expected", [
     (-0.04, 1.88, []),
     (+0.3, 1.5, []),

@@ -202,6 +202,9 @@ ROUTES = [  # method, path ({ticket}: an open labor ticket, {resolved}: a resolv
     ("GET", "/api/hot-issues/{issue}", None, LABOR_READERS),
     ("POST", "/api/hot-issues/{issue}/resolve", {"reply": "已责令企业补发工资。"}, LABOR_READERS),
     ("POST", "/api/admin/reload", None, {"admin"}),
+    ("POST", "/api/tickets/{ticket}/reply-check", {"reply": "经核实，已责令企业补发工资。"}, LABOR_READERS),
+    ("GET", "/api/admin/webhooks", None, {"admin"}),
+    ("POST", "/api/admin/webhooks", {"name": "crm", "url": "http://127.0.0.1:9/hook"}, {"admin"}),
 ]
 FRESH = {"ticket": World.labor_ticket, "resolved": World.resolved_ticket, "issue": World.labor_issue,
          "claimed": World.claimed_ticket}

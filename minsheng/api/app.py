@@ -15,7 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
 from minsheng.api.routes.assist import router as assist_router
+from minsheng.api.routes.open311 import router as open311_router
 from minsheng.api.routes.review import router as review_router
+from minsheng.api.routes.webhooks import router as webhooks_router
 from minsheng.assist.assistant import Assistant
 from minsheng.core.labels import LabelSet
 from minsheng.store import SubmissionConflict
@@ -31,8 +33,11 @@ def create_app(sessions: sessionmaker[Session] | None = None, labels: LabelSet |
     app = FastAPI(title="minsheng 民声", version="1", description="Tag, route and store citizen feedback.",
                   docs_url=None, redoc_url=None)
     app.state.sessions, app.state.labels, app.state.assistant = sessions, labels, assistant
+    app.state.intake = None  # the service's intake path (Open311's POST requests); set by the BentoML service
     app.include_router(review_router)
     app.include_router(assist_router)
+    app.include_router(webhooks_router)
+    app.include_router(open311_router)
 
     @app.get("/", include_in_schema=False)  # instead of BentoML's index page, which loads a third-party tag manager
     def _index() -> RedirectResponse:

@@ -45,6 +45,20 @@ def intake(request: Request) -> None:
         require("intake", "admin")(principal(request))
 
 
+def intake_key(request: Request, api_key: str | None) -> None:
+    """Guards Open311's POST requests like /submit: the spec's api_key (or a bearer token) is an intake token."""
+    if not settings().auth:
+        return
+    if api_key:
+        with request.app.state.sessions() as session:
+            found = authenticate(session, api_key.strip())
+        if found is None:
+            raise HTTPException(401, "unknown or revoked api_key")
+        require("intake", "admin")(found)
+    else:
+        require("intake", "admin")(principal(request))
+
+
 def may_see_pii(caller: Principal, ticket: dict[str, Any]) -> bool:
     """Need to know: the official handling the ticket (its claimer) reads it whole, to contact the citizen; admins
     too. Other officials of the queue browse it with PII masked until they claim it."""

@@ -31,8 +31,10 @@ from minsheng.core.nlp import get_analyzer, masked_input
 from minsheng.core.routing import Scores, intake_cues, route
 from minsheng.core.text import normalize
 from minsheng.serving import metrics
+from minsheng.serving.delivery import Deliverer
 from minsheng.serving.limits import BodyLimit
 from minsheng.serving.tagger import Tagger
+from minsheng.settings import settings
 from minsheng.store import (
     Analysis,
     NewTicket,
@@ -95,9 +97,12 @@ class Minsheng:
         migrate(engine)
         self.sessions = session_factory(engine)
         app.state.sessions, app.state.labels = self.sessions, self.labels  # for the routers (api/deps.py)
+        app.state.intake = self.intake  # Open311's requests take the path of /submit
         # similar cases and hot issues, on vectors from the Tagger (called lazily: connected after __init__)
         app.state.assistant = self.assistant = Assistant(self.sessions, lambda t: self.tagger.to_sync.embed(t))
         self.assistant.preload(expected_embedding(self.sessions))
+        # the public events to the webhooks; several replicas may all deliver (claims are leased)
+        self.deliverer = Deliverer(self.sessions).start() if settings().deliver else None
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each
@@ -125,14 +130,22 @@ class Minsheng:
         same id with other content is a 409."""
         if body.received_at is not None and body.received_at.tzinfo is None:
             raise HTTPException(422, "received_at needs a time zone, e.g. 2026-11-24T09:30:00+08:00")
-        new = NewTicket(channel=body.channel, text=body.text, title=body.title, external_id=body.external_id,
-                        contact=body.contact, received_at=body.received_at)
-        if body.external_id is not None:  # a retried delivery costs no model call
+        ticket, created = self.intake(NewTicket(channel=body.channel, text=body.text, title=body.title,
+                                                external_id=body.external_id, contact=body.contact,
+                                                received_at=body.received_at))
+        return self._submitted(ticket, created)
+
+    def intake(self, new: NewTicket) -> tuple[dict, bool]:
+        """The one intake path (/submit, Open311's POST requests): classify, route and store a ticket, all before
+        answering, then group it into its hot issue. Returns (the ticket as stored, created). Idempotent on
+        (channel, external_id); the same id with other content raises SubmissionConflict. Called from a request
+        thread (the Tagger's client needs its event-loop token)."""
+        if new.external_id is not None:  # a retried delivery costs no model call
             with self.sessions() as session:
                 stored = find_submitted(session, new)
                 if stored is not None:
-                    return self._submitted(ticket_to_dict(stored), created=False)
-        tags, answer = self._tag([(body.title, body.text)])[0]
+                    return ticket_to_dict(stored), False
+        tags, answer = self._tag([(new.title, new.text)])[0]
         prediction = {"model_version": tags.model_version, "label_version": self.labels.version,
                       **{field: getattr(tags, field) for task in TASKS for field in (task, f"{task}_confidence")},
                       "scores": {**answer["scores"], **intake_cues(tags.model_dump())}}
@@ -143,13 +156,13 @@ class Minsheng:
             Routing(queue=tags.queue, department=tags.department, priority=tags.priority,
                     needs_review=tags.needs_review),
             Analysis(keywords=tags.keywords, places=tags.places, pii=[p.model_dump() for p in tags.pii]),
-            actor=f"intake:{body.channel}",
+            actor=f"intake:{new.channel}",
         )
         if created:
             log.info("ticket %s → %s (%s)", ticket["id"], ticket["queue"], ticket["priority"])
             # hot-issue grouping on the vector of the same model pass; logs, never fails, the stored ticket
             self.assistant.submitted(ticket, answer["embedding"], answer["vector"])
-        return self._submitted(ticket, created)
+        return ticket, created
 
     def _submitted(self, ticket: dict, created: bool) -> JSONResponse:
         """The ticket as stored (on a repeat: as it is now, relabels included) with its first prediction."""

@@ -1,4 +1,5 @@
 """Ticket store: SQLAlchemy models, alembic migrations and repository functions."""
+from . import events  # noqa: F401  (registers the outbox hook on every session)
 from .db import (
                      alembic_config,
                      database_url,
@@ -15,9 +16,12 @@ from .models import (
                      HotIssueTicket,
                      HumanLabel,
                      ModelPromotion,
+                     OutboxEvent,
                      Prediction,
                      Ticket,
                      User,
+                     Webhook,
+                     WebhookDelivery,
 )
 from .promotions import production_tag, record_promotion, serving_tag
 from .queues import (
@@ -95,7 +99,10 @@ __all__ = [
     "SubmissionConflict",
     "Ticket",
     "TicketFilter",
+    "OutboxEvent",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "UserError",
     "alembic_config",
     "active_principal",

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     text as sql,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -259,3 +259,58 @@ class HotIssueTicket(Base):
     model_version: Mapped[str] = mapped_column(String(100))
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """A receiver of the public events (store/events.py): the CRM, a dashboard, an SMS gateway. `secret` signs
+    each delivery (HMAC-SHA256) and is kept as given: the sender must hold it to sign (README.md, "Events out")."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[Any]] = mapped_column(default=list)  # the event types it takes; empty: all
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEvent(Base):
+    """A public event, written in the transaction of the change it reports (the outbox). The payload holds ids,
+    labels, queues and times, never a citizen's text or contact. Events of one ticket are numbered (`id`) in the
+    order of their transactions, since each change of a ticket holds the ticket's row lock."""
+
+    __tablename__ = "outbox_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)  # what receivers de-duplicate on
+    type: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(index=True)  # no foreign key: the event outlives nothing it names
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WebhookDelivery(Base):
+    """One event owed to one webhook, until a 2xx answer. A deliverer claims it by setting `lease_until`; a
+    deliverer killed mid-send leaves the lease to expire and the event is sent again (receivers de-duplicate)."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhook.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_event.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None]  # the event's, for the per-ticket order
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))  # an HTTP status or an error type, no body
+
+    event: Mapped[OutboxEvent] = relationship(lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id", name="uq_webhook_delivery_webhook_event"),
+        # what is due, and the order check: an earlier undelivered event of the same ticket to the same webhook
+        Index("ix_webhook_delivery_due", "delivered_at", "next_attempt_at"),
+        Index("ix_webhook_delivery_order", "webhook_id", "ticket_id", "event_id"),
+    )

@@ -13,18 +13,23 @@ from minsheng.api.schemas.assist import (
     HotIssueResolved,
     HotIssues,
     HotIssueTicket,
+    ReplyCheck,
+    ReplyCheckRequest,
     SimilarCases,
     TicketHotIssue,
 )
 from minsheng.api.schemas.intake import RowId
 from minsheng.api.schemas.review import ResolveRequest
 from minsheng.api.views import listing_row
+from minsheng.assist.reply_quality import check_reply
 from minsheng.store.hot_issues import (
     hot_issue_detail,
     list_hot_issues,
     resolve_hot_issue,
     ticket_hot_issue,
 )
+from minsheng.store.queues import readable_ticket
+from minsheng.store.tickets import ticket_to_dict
 
 router = APIRouter(dependencies=[Depends(store_errors)])
 
@@ -36,6 +41,18 @@ def similar_cases(ticket_id: RowId, caller: Reviewer, assistant: Assist,
     tickets of its queues), with the reply each got and the department that gave it (cosine similarity of the
     encoder's sentence vectors; masked texts). Distinct replies only."""
     return assistant.similar(ticket_id, caller.queues, k)
+
+
+@router.post("/api/tickets/{ticket_id}/reply-check", response_model=ReplyCheck)
+def reply_check(ticket_id: RowId, body: ReplyCheckRequest, caller: Reviewer, sessions: Sessions,
+                assistant: Assist) -> dict[str, Any]:
+    """Scores a draft reply before the ticket is resolved: relevance to the message (the encoder's cosine),
+    completeness (its places and keywords named) and form (salutation, action or result, legal basis, contact, more
+    than boilerplate), with what is missing. Nothing is stored; resolving is never blocked. The ticket's access
+    rules (officials of its department, admins)."""
+    with sessions() as session:
+        ticket = ticket_to_dict(readable_ticket(session, ticket_id, caller.queues))
+    return check_reply(ticket, body.reply, assistant.embed)
 
 
 @router.get("/api/tickets/{ticket_id}/hot-issue", response_model=TicketHotIssue)

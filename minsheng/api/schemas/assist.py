@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from minsheng.api.schemas.intake import Strict
+
 
 class SimilarCase(BaseModel):
     case_id: int
@@ -94,3 +96,23 @@ class HotIssueResolved(BaseModel):
     hot_issue: int
     resolved: list[int]
     skipped: list[Skipped]
+
+
+class ReplyCheckRequest(Strict):
+    reply: str = Field(min_length=1, max_length=5000, description="the draft reply, not stored")
+
+
+class ReplyCheck(BaseModel):
+    """A draft reply's quality (assist/reply_quality.py): advice for the official, never a gate."""
+
+    ticket_id: int
+    model_version: str = Field(description="the embedding the cosine was computed with")
+    score: int = Field(description="0..100: 40% relevance, 30% completeness, 30% form")
+    cosine: float = Field(description="of the message's and the reply's sentence vectors")
+    relevance: float = Field(description="the cosine mapped onto 0..1")
+    completeness: float = Field(description="share of the message's places and keywords the reply names")
+    form: float = Field(description="weighted share of the form checks passed")
+    checks: dict[str, bool] = Field(description="salutation, action, basis, contact, substance")
+    covered: list[str]
+    not_covered: list[str]
+    missing: list[str] = Field(description="what to add, in words for the official")

@@ -236,6 +236,24 @@ async function showTicket(id, params) {
     event.preventDefault();
     act("resolve", { reply: new FormData(event.target).get("reply") }, "已办结");
   };
+  // advice only: the score and what is missing, shown beside the draft; resolving never waits for it
+  const checkReply = async () => {
+    const reply = document.querySelector("#resolve textarea").value;
+    const box = document.getElementById("reply-check");
+    if (!reply.trim()) return box.replaceChildren(h("p", { class: "muted" }, "请先填写答复内容"));
+    box.replaceChildren(h("p", { class: "muted" }, "检查中…"));
+    try {
+      const c = await api(`/api/tickets/${t.id}/reply-check`, { reply });
+      box.replaceChildren(
+        h("p", { class: "reply-score" }, `答复质量 ${c.score} 分`,
+          h("span", { class: "muted" }, `（相关 ${Math.round(c.relevance * 100)}%　完整 ${Math.round(c.completeness * 100)}%　规范 ${Math.round(c.form * 100)}%）`)),
+        c.missing.length ? h("ul", { class: "missing" }, c.missing.map((m) => h("li", {}, m)))
+          : h("p", { class: "muted" }, "未发现缺项"),
+        h("p", { class: "muted" }, "仅供参考：无法判断所述事实是否属实、依据是否适用。"));
+    } catch (e) {
+      box.replaceChildren(h("p", { class: "muted" }, `无法检查：${e.message}`));
+    }
+  };
   const confirm = (event) => {
     event.preventDefault();
     const tasks = new FormData(event.target).getAll("tasks");
@@ -302,6 +320,8 @@ async function showTicket(id, params) {
       open && h("div", { class: "panel" }, h("h2", {}, "办结答复"),
         h("form", { id: "resolve", onsubmit: resolve },
           h("textarea", { class: "full", name: "reply", required: true, maxlength: 5000, placeholder: "答复群众的内容" }),
+          h("button", { class: "full secondary", type: "button", id: "check-reply", onclick: checkReply }, "检查答复质量"),
+          h("div", { class: "full", id: "reply-check" }),
           h("button", { class: "full", type: "submit" }, "办结"))),
       h("div", { class: "panel" }, h("h2", {}, "处理记录"),
         h("ul", { class: "history" }, t.history.map(historyLine)))),

@@ -1,6 +1,7 @@
 """Tables of the ticket store. Schema changes need a new migration in migrations/versions/."""
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +70,8 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str | None] = mapped_column(String(128))
+    # what the citizen's app looks progress up by (Open311): random, so nobody can walk the sequential ids
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
     title: Mapped[str | None] = mapped_column(String(500))
     text: Mapped[str] = mapped_column(Text)
     contact: Mapped[str | None] = mapped_column(String(200))

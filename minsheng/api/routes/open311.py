@@ -7,12 +7,14 @@ its progress only (no description, address or reply); listing requests needs ser
 spec's list of {code, description}. JSON, and XML where the path ends in .xml."""
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from minsheng.api.auth import intake_key
@@ -31,6 +33,7 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 CHANNEL = "open311"
 MAX_DESCRIPTION = 4000  # the spec's limit
 MAX_IDS = 100  # service_request_id values in one lookup
+PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
 STATUS_NOTES = {"triage": "已受理，正在分拨", "open": "已受理，已转{department}办理", "claimed": "{department}正在办理",
                 "resolved": "已办结"}
 
@@ -123,7 +126,7 @@ async def create_request(fmt: str, request: Request, labels: Labels) -> Response
         ticket, _ = await run_in_threadpool(intake, new)
         notice = STATUS_NOTES["triage" if ticket["needs_review"] else "open"].format(department=ticket["department"])
         return _answer(fmt, "service_requests", "request",
-                       [RequestCreated(service_request_id=str(ticket["id"]), service_notice=notice).model_dump()],
+                       [RequestCreated(service_request_id=ticket["public_id"], service_notice=notice).model_dump()],
                        201)
     except Problem as p:
         return _error(fmt, p)
@@ -161,7 +164,7 @@ def _status_row(ticket: Ticket, labels: LabelSet) -> dict[str, Any]:
     state = "triage" if ticket.needs_review and ticket.status == "open" else ticket.status
     requested = ticket.received_at or ticket.created_at
     return ServiceRequest(
-        service_request_id=str(ticket.id), status="closed" if ticket.status == "resolved" else "open",
+        service_request_id=ticket.public_id, status="closed" if ticket.status == "resolved" else "open",
         status_notes=STATUS_NOTES[state].format(department=ticket.department),
         service_name=domain, service_code=ticket.queue if domain else None,
         agency_responsible=None if state == "triage" else ticket.department,
@@ -175,16 +178,18 @@ def _expected(ticket: Ticket) -> str | None:
     return due.isoformat() if due is not None else None
 
 
-def _lookup(sessions, labels: LabelSet, ids: list[int]) -> list[dict[str, Any]]:
+def _lookup(sessions, labels: LabelSet, ids: list[str]) -> list[dict[str, Any]]:
     with sessions() as session:
-        return [_status_row(t, labels) for i in ids if (t := session.get(Ticket, i)) is not None]
+        found = {t.public_id: t for t in session.scalars(select(Ticket).where(Ticket.public_id.in_(ids)))}
+        return [_status_row(found[i], labels) for i in ids if i in found]
 
 
-def _ids(raw: str) -> list[int]:
-    parts = [p.strip() for p in raw.split(",") if p.strip()]
-    if not parts or len(parts) > MAX_IDS or not all(p.isdigit() and 0 < int(p) < 2**31 for p in parts):
-        raise Problem(400, f"service_request_id: 1 to {MAX_IDS} request ids, comma-separated")
-    return [int(p) for p in parts]
+def _ids(raw: str) -> list[str]:
+    """The request ids are the tickets' random public ids (32 hex digits), not their sequential ones."""
+    parts = [p.strip().lower() for p in raw.split(",") if p.strip()]
+    if not parts or len(parts) > MAX_IDS or not all(PUBLIC_ID.fullmatch(p) for p in parts):
+        raise Problem(400, f"service_request_id: 1 to {MAX_IDS} request ids (32 hex digits), comma-separated")
+    return parts
 
 
 @router.get("/requests/{service_request_id}.{fmt}", response_model=list[ServiceRequest])

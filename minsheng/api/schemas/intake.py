@@ -116,6 +116,7 @@ class ClassifyResponse(BaseModel):
 
 class SubmitResponse(Tags):
     ticket_id: int
+    public_id: str = Field(description="the citizen's lookup code: Open311's service_request_id for this ticket")
     created: bool = Field(description="false when (channel, external_id) was submitted before")
     status: str
 

@@ -28,6 +28,8 @@ class Settings:
     usage_tracking: bool  # MINSHENG_USAGE_TRACKING=on lets BentoML report usage to its vendor
     build_cases: bool  # MINSHENG_BUILD_CASES=off: no case-base build in the background when a model starts serving
     cases_file: Path | None  # MINSHENG_CASES_FILE: published replies to seed the case base; None: data/cases
+    clock_offset_file: Path | None  # MINSHENG_CLOCK_OFFSET_FILE: seconds added to the service's clock (tests move time)
+    overdue_sweep_seconds: int  # MINSHENG_OVERDUE_SWEEP_SECONDS: how often the service looks for newly overdue tickets
 
     @classmethod
     def from_env(cls, env: os._Environ | dict[str, str] = os.environ) -> Settings:
@@ -48,6 +50,9 @@ class Settings:
             usage_tracking=env.get("MINSHENG_USAGE_TRACKING", "off").lower() == "on",
             build_cases=env.get("MINSHENG_BUILD_CASES", "on").lower() != "off",
             cases_file=Path(env["MINSHENG_CASES_FILE"]).resolve() if env.get("MINSHENG_CASES_FILE") else None,
+            clock_offset_file=(Path(env["MINSHENG_CLOCK_OFFSET_FILE"]).resolve()
+                               if env.get("MINSHENG_CLOCK_OFFSET_FILE") else None),
+            overdue_sweep_seconds=_integer(env, "MINSHENG_OVERDUE_SWEEP_SECONDS", 60) or 60,
         )
 
 

@@ -32,6 +32,7 @@ from minsheng.core.routing import Scores, intake_cues, route
 from minsheng.core.text import normalize
 from minsheng.serving import metrics
 from minsheng.serving.limits import BodyLimit
+from minsheng.serving.overdue import start_sweep
 from minsheng.serving.tagger import Tagger
 from minsheng.store import (
     Analysis,
@@ -98,6 +99,7 @@ class Minsheng:
         # similar cases and hot issues, on vectors from the Tagger (called lazily: connected after __init__)
         app.state.assistant = self.assistant = Assistant(self.sessions, lambda t: self.tagger.to_sync.embed(t))
         self.assistant.preload(expected_embedding(self.sessions))
+        start_sweep(self.sessions)
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each

@@ -4,7 +4,8 @@ and PostgreSQL with the clock moved in process; then against a real server (both
 moves through MINSHENG_CLOCK_OFFSET_FILE, with every new route called as every role, and the officials' page in
 Chromium."""
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -37,6 +38,8 @@ from minsheng.store import (
     supervision_overview,
     sweep_overdue,
 )
+from tests.conftest import served
+from tests.test_review_api import Api
 
 LABELS = load_labels()
 URBAN = "城乡建设"
@@ -192,3 +195,155 @@ def test_emergencies_and_utilities_count_in_hours(sessions, clock):
     # un-marking urgent falls back to the next rule, from the same start
     relabel(sessions, LABELS, urgent, Relabel(reason="不紧急", urgent=False), "wang", None)
     assert ticket_row(sessions, urgent)["due_at"] == iso(beijing(2026, 12, 23, 23, 59, 59))
+
+
+# --- against a real server, on SQLite and PostgreSQL -----------------------------------------------------------------
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def loop(request, tmp_path_factory, bentoml_home):
+    """A server of this module's own whose clock the tests move, sweeping for overdue tickets every second; its
+    users by role (tests/test_review_api.py's Api: admin, intake, urban, urban2, env) and its clock."""
+    offset = tmp_path_factory.mktemp("clock") / "offset"
+    pg_admin = request.getfixturevalue("pg_admin") if request.param == "postgresql" else None
+    env = {"MINSHENG_CLOCK_OFFSET_FILE": str(offset), "MINSHENG_OVERDUE_SWEEP_SECONDS": "1"}
+    with served(tmp_path_factory, bentoml_home, pg_admin, env) as server:
+        api = Api(server)
+        yield request.param, api, Clock(offset)
+        api.client.close()
+        api.engine.dispose()
+
+
+def ok(api, who, method, path, status=200, **kwargs) -> dict:
+    r = api(who, method, path, **kwargs)
+    assert r.status_code == status, (who, path, r.text)
+    return r.json()
+
+
+def wait_for(check, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError("not in time")
+
+
+def test_the_loop_against_a_real_server(loop):
+    _, api, clock = loop
+    clock.set(beijing(2026, 9, 30, 10))
+    ticket_id = api.ticket_in(URBAN)
+    page = f"/api/tickets/{ticket_id}"
+
+    def relabel_to(appeal):
+        return ok(api, "admin", "POST", f"{page}/relabel", json={"appeal": appeal, "reason": "复核诉求类型"})
+
+    # working days across National Day: 投诉 13 of them, 咨询 3 (the adjusted Saturday Oct 10 the third)
+    assert relabel_to("投诉")["due_at"] == iso(beijing(2026, 10, 23, 23, 59, 59))
+    assert relabel_to("咨询")["due_at"] == iso(beijing(2026, 10, 10, 23, 59, 59))
+    changes = [e["detail"] for e in ok(api, "admin", "GET", page)["history"] if e["action"] == "ticket.due_changed"]
+    assert changes[-1]["cause"] == "relabel" and (changes[-1]["from_rule"], changes[-1]["rule"]) == ("complaint", "consult")
+
+    # an extension refused, then one approved
+    extension = {"reason": "需协调供电公司更换线路", "due_at": "2026-10-15T18:00:00+08:00"}
+    first = ok(api, "urban", "POST", f"{page}/extensions", json=extension)
+    assert ok(api, "urban", "POST", f"{page}/extensions", status=409, json=extension)["error"]
+    assert ok(api, "admin", "POST", f"{page}/extensions/{first['id']}/refuse", json={"note": "先行处置"})["status"] == "refused"
+    assert ok(api, "urban", "GET", page)["due_at"] == iso(beijing(2026, 10, 10, 23, 59, 59))
+    second = ok(api, "urban", "POST", f"{page}/extensions", json=extension)
+    ok(api, "admin", "POST", f"{page}/extensions/{second['id']}/approve", json={})
+    assert ok(api, "urban", "GET", page)["due_at"] == iso(beijing(2026, 10, 15, 18))
+
+    # due within 24 hours, then past due: listed, counted, recorded once by the server's sweep
+    clock.set(beijing(2026, 10, 15, 9))
+    assert ticket_id in api.queue_ids("urban", "urban", due="soon")
+    assert ticket_id not in api.queue_ids("urban", "urban", due="overdue")
+    clock.set(beijing(2026, 10, 16, 9))
+    assert ticket_id in api.queue_ids("urban", "urban", due="overdue", order="due")
+    row = next(t for t in ok(api, "urban", "GET", "/api/queues/urban/tickets", params={"due": "overdue"})["tickets"]
+               if t["id"] == ticket_id)
+    assert (row["overdue"], row["due_soon"]) == (True, False)
+    assert next(q for q in ok(api, "urban", "GET", "/api/queues")["queues"] if q["queue"] == "urban")["overdue"] >= 1
+    wait_for(lambda: any(e["action"] == "ticket.overdue" for e in ok(api, "admin", "GET", page)["history"]))
+    time.sleep(2)  # two more sweeps: still one event
+    assert [e["action"] for e in ok(api, "admin", "GET", page)["history"]].count("ticket.overdue") == 1
+    urban = next(d for d in ok(api, "admin", "GET", "/api/supervision")["departments"] if d["queue"] == "urban")
+    assert next(t for t in urban["tickets"] if t["id"] == ticket_id)["overdue_hours"] == 15.0
+    ok(api, "admin", "POST", f"{page}/supervise", json={"note": "请今日内答复群众"})
+    assert [n["note"] for n in ok(api, "urban", "GET", page)["supervision"]] == ["请今日内答复群众"]
+
+    # resolved; the citizen is not satisfied: reopened in its department, the comment shown, the clock restarted
+    ok(api, "urban", "POST", f"{page}/claim")
+    ok(api, "urban", "POST", f"{page}/resolve", json={"reply": "已更换路灯线路。"})
+    verdict = {"verdict": "不满意", "solved": False, "comment": COMMENT, "feedback_id": "cb-0001"}
+    answer = ok(api, "intake", "POST", f"{page}/feedback", status=201, json=verdict)
+    assert (answer["created"], answer["ticket_status"], answer["feedback"]["reopened"]) == (True, "open", True)
+    assert ok(api, "intake", "POST", f"{page}/feedback", json=verdict)["created"] is False  # the retried call
+    assert ok(api, "intake", "POST", f"{page}/feedback", status=409, json={**verdict, "comment": "另一条"})["error"]
+    ticket = ok(api, "urban", "GET", page)
+    assert (ticket["status"], ticket["queue"], ticket["claimed_by"]) == ("open", "urban", None)
+    assert [f["comment"] for f in ticket["feedback"]] == [COMMENT]
+    assert ticket["due_at"] == iso(beijing(2026, 10, 21, 23, 59, 59))  # 3 working days from Fri Oct 16
+    actions = [e["action"] for e in ticket["history"]]
+    assert actions[-3:] == ["feedback.received", "ticket.reopened", "ticket.due_changed"]
+    assert COMMENT not in json.dumps(ticket["history"], ensure_ascii=False)
+    for bad in ({**verdict, "verdict": "一般"}, {"verdict": "满意"}, {**verdict, "solved": "yes"}):
+        assert ok(api, "intake", "POST", f"{page}/feedback", status=422, json=bad)["problems"]
+
+    figures = ok(api, "urban", "GET", "/api/analytics/closed-loop")
+    urban = next(d for d in figures["by_department"] if d["key"] == "urban")["total"]
+    assert (urban["resolved"], urban["on_time_rate"], urban["reopen_rate"], urban["satisfaction_rate"]) == (1, 0.0, 1.0, 0.0)
+    assert urban["overdue"] >= 1
+    assert {d["key"] for d in ok(api, "env", "GET", "/api/analytics/closed-loop")["by_department"]} <= {"environment"}
+
+
+ROLES = ("nobody", "intake", "urban", "env", "admin")  # urban: the ticket's department; env: another one
+
+
+def test_every_new_route_answers_each_role_as_its_department_allows(loop):
+    _, api, clock = loop
+    clock.set(datetime.now(UTC) + timedelta(days=1))
+
+    def fresh(kind):
+        ticket_id = api.ticket_in(URBAN)
+        if kind == "pending":
+            request = ok(api, "urban", "POST", f"/api/tickets/{ticket_id}/extensions",
+                         json={"reason": "需要协调", "due_at": (datetime.now(UTC) + timedelta(days=60)).isoformat()})
+            return f"{ticket_id}/extensions/{request['id']}"
+        if kind == "resolved":
+            ok(api, "admin", "POST", f"/api/tickets/{ticket_id}/resolve", json={"reply": "已处理。"})
+        return str(ticket_id)
+
+    later = (datetime.now(UTC) + timedelta(days=90)).isoformat()
+    routes = [  # method, path, body, target kind, roles allowed
+        ("POST", "/api/tickets/{}/extensions", {"reason": "需要协调", "due_at": later}, "open", {"urban", "admin"}),
+        ("POST", "/api/tickets/{}/approve", {}, "pending", {"admin"}),
+        ("POST", "/api/tickets/{}/refuse", {"note": "不予延期"}, "pending", {"admin"}),
+        ("POST", "/api/tickets/{}/supervise", {"note": "请加快办理"}, "open", {"admin"}),
+        ("POST", "/api/tickets/{}/feedback", {"verdict": "满意", "solved": True}, "resolved", {"intake", "admin"}),
+        ("GET", "/api/supervision", None, None, {"admin"}),
+        ("GET", "/api/analytics/closed-loop", None, None, {"urban", "env", "admin"}),
+        ("GET", "/api/queues/urban/tickets?due=overdue&order=due", None, None, {"urban", "admin"}),
+        ("GET", "/api/tickets/{}", None, "open", {"urban", "admin"}),
+    ]
+    shared = {kind: fresh(kind) for kind in ("open", "pending", "resolved")}
+    for method, path, body, kind, allowed in routes:
+        for role in ROLES:
+            target = fresh(kind) if kind and method == "POST" and role in allowed else shared.get(kind)
+            ticket_id = target and target.split("/")[0]
+            before = ticket_id and state(api, ticket_id)
+            r = api(None if role == "nobody" else role, method, path.format(target), json=body)
+            expected = 401 if role == "nobody" else 403 if role not in allowed else 201 if "feedback" in path else 200
+            assert r.status_code == expected, (role, path, r.text)
+            if expected >= 400:
+                assert "error" in r.json()
+                assert before == (ticket_id and state(api, ticket_id)), ("a refused call changed something", role, path)
+            elif "closed-loop" in path and role == "env":
+                assert {d["key"] for d in r.json()["by_department"]} <= {"environment"}
+                assert URBAN not in {d["key"] for d in r.json()["by_domain"]}
+
+
+def state(api, ticket_id) -> tuple:
+    """What a refused call must leave as it was (the admin's own reads, audited, aside)."""
+    t = ok(api, "admin", "GET", f"/api/tickets/{ticket_id}")
+    changes = [e for e in t["history"] if e["action"] != "ticket.unmasked_read"]
+    return t["status"], t["due_at"], len(t["extensions"]), len(t["supervision"]), len(t["feedback"]), len(changes)

@@ -68,7 +68,8 @@ def supervision(_: Admin, sessions: Sessions, labels: Labels) -> dict[str, Any]:
 
 
 @router.post("/api/tickets/{ticket_id}/feedback", response_model=FeedbackAnswer, status_code=201,
-             responses={200: {"description": "a repeat of feedback already recorded: nothing changed"}})
+             responses={200: {"model": FeedbackAnswer,
+                              "description": "a repeat of feedback already recorded: nothing changed"}})
 def feedback(ticket_id: RowId, body: FeedbackBody, caller: CallBack, sessions: Sessions) -> JSONResponse:
     """The citizen's verdict on the latest resolution (回访), from the hotline's call-back system. 不满意 or not
     solved reopens the ticket in its department. Idempotent (feedback_id, or the same verdict again)."""

@@ -36,11 +36,10 @@ def reschedule(session: Session, ticket: Ticket, actor: str, cause: str, restart
     """After a relabel: a new rule re-computes the due time from the same start. After a reopening (`restart`): the
     clock starts again now. A change is recorded as "ticket.due_changed"."""
     before = ticket.due_at, ticket.due_rule
-    rule = load_deadlines().rule_for(ticket.domain, ticket.appeal, ticket.urgent, _cues(session, ticket.id))
-    if not restart and rule.id == ticket.due_rule:
+    cues = _cues(session, ticket.id)
+    if not restart and load_deadlines().rule_for(ticket.domain, ticket.appeal, ticket.urgent, cues).id == ticket.due_rule:
         return
-    start_clock(ticket, _cues(session, ticket.id),
-                utcnow() if restart or ticket.due_started_at is None else ticket.due_started_at)
+    start_clock(ticket, cues, utcnow() if restart or ticket.due_started_at is None else ticket.due_started_at)
     if (ticket.due_at, ticket.due_rule) != before:
         session.add(AuditEvent(ticket_id=ticket.id, actor=actor, action="ticket.due_changed",
                                detail={"cause": cause, "rule": ticket.due_rule, "from_rule": before[1],

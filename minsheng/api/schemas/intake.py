@@ -118,6 +118,7 @@ class SubmitResponse(Tags):
     ticket_id: int
     created: bool = Field(description="false when (channel, external_id) was submitted before")
     status: str
+    due_at: str | None = Field(default=None, description="the time limit (办理时限) the routing set, ISO 8601 UTC")
 
 
 class ModelInfo(BaseModel):

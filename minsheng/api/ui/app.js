@@ -344,7 +344,7 @@ async function showTicket(id, params) {
         open && admin && h("form", { id: "supervise", onsubmit: superviseNote, style: "margin-top:8px" },
           h("textarea", { class: "full", name: "note", required: true, maxlength: 1000, placeholder: "督办意见（部门可见）" }),
           h("button", { class: "full", type: "submit" }, "发送督办"))),
-      t.feedback.length && h("div", { class: "panel", id: "feedback" }, h("h2", {}, "群众评价（回访）"),
+      t.feedback.length > 0 && h("div", { class: "panel", id: "feedback" }, h("h2", {}, "群众评价（回访）"),
         h("ul", { class: "history" }, t.feedback.map((f) => h("li", {},
           h("span", { class: "muted" }, time(f.created_at)), " ",
           h("span", { class: `tag ${f.verdict === "不满意" ? "neg" : "pos"}` }, f.verdict), f.solved ? " 已解决" : " 未解决",
@@ -488,7 +488,8 @@ function weeklyChart(data, label = "各领域每周工单量", unit = "件") {
   const max = niceMax(Math.max(...totals));
   const band = (W - left) / data.weeks.length;
   const y = (v) => H - bottom - (v / max) * (H - bottom - top);
-  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => [
+  // whole numbers of tickets only: a small maximum gets fewer grid lines rather than repeated labels
+  const grid = [0, 0.25, 0.5, 0.75, 1].filter((f) => Number.isInteger(max * f)).map((f) => [
     s("line", { x1: left, x2: W, y1: y(max * f), y2: y(max * f), stroke: "#dde3ea" }),
     s("text", { x: left - 6, y: y(max * f) + 4, "text-anchor": "end", "font-size": 11, fill: "#6b7785" }, Math.round(max * f)),
   ]);

@@ -350,3 +350,20 @@ def state(api, ticket_id) -> tuple:
     t = ok(api, "admin", "GET", f"/api/tickets/{ticket_id}")
     changes = [e for e in t["history"] if e["action"] != "ticket.unmasked_read"]
     return t["status"], t["due_at"], len(t["extensions"]), len(t["supervision"]), len(t["feedback"]), len(changes)
+
+
+def test_erasing_a_citizen_masks_the_loops_free_text(sessions, clock):
+    from minsheng.store.privacy import erase_citizen
+
+    clock.set(beijing(2026, 12, 1, 9))
+    ticket_id = new_ticket(sessions)
+    phone = "13912345678"
+    request_extension(sessions, ticket_id, f"需联系{phone}核实", beijing(2026, 12, 30), "wang", None)
+    supervise(sessions, ticket_id, f"请回电{phone}", "admin")
+    resolve(sessions, LABELS, ticket_id, "已处理。", "wang", None)
+    record_feedback(sessions, ticket_id, Verdict("不满意", False, f"打{phone}没人接"), "callback")
+    erase_citizen(sessions, "dpo", ticket_ids=[ticket_id])
+    with sessions() as s:
+        loop = loop_detail(s, ticket_id)
+    texts = [loop["extensions"][0]["reason"], loop["supervision"][0]["note"], loop["feedback"][0]["comment"]]
+    assert all("[PHONE]" in t and phone not in t for t in texts), texts

@@ -31,6 +31,8 @@ class Settings:
     deliver: bool  # MINSHENG_DELIVER=off: the service sends no webhooks (`minsheng deliver` still does)
     deliver_lease: int  # MINSHENG_DELIVER_LEASE: seconds a deliverer holds a claimed event before another may send it
     deliver_max_backoff: int  # MINSHENG_DELIVER_MAX_BACKOFF: the longest wait, in seconds, between two attempts
+    clock_offset_file: Path | None  # MINSHENG_CLOCK_OFFSET_FILE: seconds added to the service's clock (tests move time)
+    overdue_sweep_seconds: int  # MINSHENG_OVERDUE_SWEEP_SECONDS: how often the service looks for newly overdue tickets
 
     @classmethod
     def from_env(cls, env: os._Environ | dict[str, str] = os.environ) -> Settings:
@@ -54,6 +56,9 @@ class Settings:
             deliver=env.get("MINSHENG_DELIVER", "on").lower() != "off",
             deliver_lease=max(3, _integer(env, "MINSHENG_DELIVER_LEASE", 30)),
             deliver_max_backoff=max(1, _integer(env, "MINSHENG_DELIVER_MAX_BACKOFF", 300)),
+            clock_offset_file=(Path(env["MINSHENG_CLOCK_OFFSET_FILE"]).resolve()
+                               if env.get("MINSHENG_CLOCK_OFFSET_FILE") else None),
+            overdue_sweep_seconds=_integer(env, "MINSHENG_OVERDUE_SWEEP_SECONDS", 60) or 60,
         )
 
 

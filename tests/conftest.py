@@ -70,27 +70,29 @@ def bentoml_home(tmp_path_factory):
     return home
 
 
-def _serve(tmp_path_factory, bentoml_home, db_url: str | None):
+def _serve(tmp_path_factory, bentoml_home, db_url: str | None, extra_env: dict[str, str] | None = None):
     from tests.serving import ServerProcess
 
-    env = {"BENTOML_HOME": str(bentoml_home)}
+    env = {"BENTOML_HOME": str(bentoml_home), **(extra_env or {})}
     if db_url:
         env["MINSHENG_DB_URL"] = db_url
     return ServerProcess(tmp_path_factory.mktemp("server"), env).start()
 
 
 @contextmanager
-def served(tmp_path_factory, bentoml_home, pg_admin=None):
-    """A real service of its own: on SQLite, or (pg_admin given) on a fresh PostgreSQL schema, dropped after."""
+def served(tmp_path_factory, bentoml_home, pg_admin=None, env: dict[str, str] | None = None):
+    """A real service of its own (with `env` added to its environment): on SQLite, or (pg_admin given) on a fresh
+    PostgreSQL schema, dropped after."""
     if pg_admin is None:
-        proc = _serve(tmp_path_factory, bentoml_home, None)
+        proc = _serve(tmp_path_factory, bentoml_home, None, env)
         yield proc
         proc.stop()
         return
     schema = f"test_srv_{uuid.uuid4().hex[:10]}"
     with pg_admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    proc = _serve(tmp_path_factory, bentoml_home, f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}")
+    proc = _serve(tmp_path_factory, bentoml_home, f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}",
+                  env)
     yield proc
     proc.stop()
     with pg_admin.begin() as conn:

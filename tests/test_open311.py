@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import requests
 from georeport import GeoReport
@@ -75,7 +76,8 @@ def test_open311_services_intake_and_progress_with_a_spec_client(srv):
     status = client.get_service_request(public)
     assert status["service_request_id"] == public and status["status"] == "open"
     assert status["agency_responsible"] in (None, ticket["department"]) and status["status_notes"]
-    assert status["requested_datetime"] and status["updated_datetime"] and status["expected_datetime"] is None
+    assert status["requested_datetime"] and status["updated_datetime"]
+    assert datetime.fromisoformat(status["expected_datetime"]) == datetime.fromisoformat(ticket["due_at"])
     shown = json.dumps(status, ensure_ascii=False)
     assert "description" not in status and PHONE not in shown and ADDRESS not in shown and "路灯" not in shown
     assert xml_client.get_service_request(public)["status"] == "open"
@@ -84,6 +86,7 @@ def test_open311_services_intake_and_progress_with_a_spec_client(srv):
     assert admin.post(f"/api/tickets/{ticket_id}/resolve", json={"reply": "路灯已于今日修复"}).status_code == 200
     closed = client.get_service_request(public)
     assert closed["status"] == "closed" and closed["status_notes"] == "已办结" and "修复" not in json.dumps(closed)
+    assert closed["expected_datetime"] is None
     # not offered: a listing without ids; unknown ids are 404s in the spec's error shape
     for path, code in [("requests.json", 400), (f"requests/{'f' * 32}.json", 404), (f"requests/{ticket_id}.json", 400),
                        ("requests/abc.json", 400),

@@ -153,7 +153,9 @@ def test_audit_trail_and_pii_masking(api):
     assert api("urban", "POST", f"/api/tickets/{ticket_id}/resolve", json={"reply": "已报修，三日内修复。"}).status_code == 200
     assert api("urban2", "POST", f"/api/tickets/{ticket_id}/reopen").status_code == 200
     detail = api("admin", "GET", f"/api/tickets/{ticket_id}").json()
-    trail = [(h["action"], h["actor"]) for h in detail["history"] if h["action"] != "ticket.unmasked_read"]
+    # reads aside, and the due-time changes the relabel and the reopening may make (tests/test_closed_loop.py)
+    trail = [(h["action"], h["actor"]) for h in detail["history"]
+             if h["action"] not in ("ticket.unmasked_read", "ticket.due_changed")]
     assert trail[0] == ("ticket.created", "intake:web")  # then the admin's routing relabel, if it changed anything
     assert trail[-3:] == [("ticket.claimed", api.names["urban"]), ("ticket.resolved", api.names["urban"]),
                           ("ticket.reopened", api.names["urban2"])]

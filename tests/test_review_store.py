@@ -198,10 +198,13 @@ def test_relabel_domain_moves_ticket_and_records_human_labels(sessions):
     assert (out["status"], out["claimed_by"]) == ("open", None)  # the new department picks it up
     assert human_labels(sessions, t) == [("domain", "城乡建设", "环境保护", "relabel", "wang"),
                                          ("urgent", "否", "是", "relabel", "wang")]  # appeal unchanged: no row
-    actor, action, detail = events(sessions, t)[-1]
+    (actor, action, detail), (_, due_action, due_detail) = events(sessions, t)[-2:]
     assert (actor, action) == ("wang", "ticket.relabeled")
     assert detail == {"changes": {"domain": ["城乡建设", "环境保护"], "urgent": ["否", "是"]},
                       "from_queue": "urban", "to_queue": "environment"}
+    # urgent now: the emergency time limit replaces the complaint one (labels/deadlines.yaml)
+    assert (due_action, due_detail["cause"], due_detail["from_rule"], due_detail["rule"]) == (
+        "ticket.due_changed", "relabel", "complaint", "emergency")
     with sessions() as session:
         assert list_tickets(session, LABELS, "urban", TicketFilter(), None, 10)[1] == 0
         moved = list_tickets(session, LABELS, "environment", TicketFilter(), None, 10)[0]

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
 from minsheng.api.routes.assist import router as assist_router
+from minsheng.api.routes.closed_loop import router as closed_loop_router
 from minsheng.api.routes.open311 import router as open311_router
 from minsheng.api.routes.review import router as review_router
 from minsheng.api.routes.webhooks import router as webhooks_router
@@ -38,6 +39,7 @@ def create_app(sessions: sessionmaker[Session] | None = None, labels: LabelSet |
     app.include_router(assist_router)
     app.include_router(webhooks_router)
     app.include_router(open311_router)
+    app.include_router(closed_loop_router)
 
     @app.get("/", include_in_schema=False)  # instead of BentoML's index page, which loads a third-party tag manager
     def _index() -> RedirectResponse:

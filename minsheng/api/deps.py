@@ -53,6 +53,7 @@ def _assistant_if_any(request: Request) -> Assistant | None:
 Caller = Annotated[Principal, Depends(principal)]  # any role
 Reviewer = Annotated[Principal, Depends(reviewer)]  # officials and admins
 Admin = Annotated[Principal, Depends(require("admin"))]
+CallBack = Annotated[Principal, Depends(require("intake", "admin"))]  # the hotline's call-back system (回访)
 Sessions = Annotated[sessionmaker[Session], Depends(_sessions)]
 Labels = Annotated[LabelSet, Depends(_labels)]
 Assist = Annotated[Assistant, Depends(_assistant)]

@@ -17,8 +17,8 @@ EXCERPT_CHARS = 120
 
 
 def masked(ticket: dict[str, Any]) -> dict[str, Any]:
-    """The ticket with PII replaced by its type in text, title, reply and the reasons of its human labels, and no
-    contact. The stored spans index the normalized text; the rest is not analyzed at intake, so here."""
+    """The ticket with PII replaced by its type in text, title, reply, the reasons of its human labels and
+    extension requests, the 督办 notes and the citizen's feedback comments, and no contact. The stored spans index the normalized text; the rest is not analyzed at intake, so here."""
     def mask(value: str | None) -> str | None:
         value = normalize(value)
         return value and mask_pii(value, find_pii(value))
@@ -26,8 +26,11 @@ def masked(ticket: dict[str, Any]) -> dict[str, Any]:
     shown = {**ticket, "pii_visible": False, "contact": None,
              "text": mask_pii(normalize(ticket["text"]), ticket["pii"]),
              "title": mask(ticket["title"]), "reply": mask(ticket["reply"])}
-    if "human_labels" in ticket:
-        shown["human_labels"] = [{**h, "reason": mask(h["reason"])} for h in ticket["human_labels"]]
+    # officials' words may quote the citizen; the feedback comment is the citizen's own
+    for key, field in (("human_labels", "reason"), ("extensions", "reason"), ("supervision", "note"),
+                       ("feedback", "comment")):
+        if key in ticket:
+            shown[key] = [{**row, field: mask(row[field])} for row in ticket[key]]
     return shown
 
 

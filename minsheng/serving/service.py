@@ -33,6 +33,7 @@ from minsheng.core.text import normalize
 from minsheng.serving import metrics
 from minsheng.serving.delivery import Deliverer
 from minsheng.serving.limits import BodyLimit
+from minsheng.serving.overdue import start_sweep
 from minsheng.serving.tagger import Tagger
 from minsheng.settings import settings
 from minsheng.store import (
@@ -103,6 +104,7 @@ class Minsheng:
         self.assistant.preload(expected_embedding(self.sessions))
         # the public events to the webhooks; several replicas may all deliver (claims are leased)
         self.deliverer = Deliverer(self.sessions).start() if settings().deliver else None
+        start_sweep(self.sessions)
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each

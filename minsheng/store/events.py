@@ -34,7 +34,7 @@ EVENT_TYPES = ("ticket.created", "ticket.routed", "ticket.relabelled", "ticket.c
 # audit detail keys that carry ids, labels, queues, counts and times only: anything else (a reason, a comment)
 # could quote the citizen and stays out of events
 DETAIL_KEYS = ("changes", "from_queue", "to_queue", "channel", "external_id", "model_version", "reply_chars",
-               "rating", "satisfied", "due_at", "overdue_since")
+               "due_at", "rule", "queue", "domain", "feedback_id", "resolution_id", "verdict", "solved", "reopened")
 TICKET_FIELDS = ("id", "channel", "external_id", "status", "queue", "department", "priority", "needs_review",
                  "domain", "sentiment", "appeal", "urgent")
 MAX_BACKOFF_STEP = 20  # 2**20 s is far beyond any max_backoff: the exponent stops growing there
@@ -63,12 +63,9 @@ def _events_of(audit: AuditEvent, ticket: Ticket | None) -> list[tuple[str, dict
 
 def _ticket_view(ticket: Ticket) -> dict[str, Any]:
     view = {f: getattr(ticket, f) for f in TICKET_FIELDS}
-    for f in ("created_at", "resolved_at"):
+    for f in ("created_at", "resolved_at", "due_at"):
         value = getattr(ticket, f)
         view[f] = value.isoformat() if value is not None else None
-    # the due time, once tickets carry one (issue 18)
-    due = getattr(ticket, "due_at", None)
-    view["due_at"] = due.isoformat() if due is not None else None
     return view
 
 

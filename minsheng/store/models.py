@@ -23,9 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from minsheng.core.clock import now
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The service's clock (minsheng.core.clock), which tests can move."""
+    return now()
 
 
 class UTCDateTime(TypeDecorator):
@@ -101,6 +104,12 @@ class Ticket(Base):
     model_version: Mapped[str] = mapped_column(String(100))
     # privacy: when retention replaced title, text and reply by their masked forms and removed the contact
     erased_at: Mapped[datetime | None]
+    # time limit (labels/deadlines.yaml): the rule that set it, when its clock started (routing or the latest
+    # reopening), the due time (an approved extension moves it), and when the overdue sweep recorded it as missed
+    due_rule: Mapped[str | None] = mapped_column(String(32))
+    due_started_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    overdue_at: Mapped[datetime | None]
 
     __table_args__ = (
         # Idempotent intake: a channel's retry of the same message must not create a second ticket.
@@ -316,4 +325,82 @@ class WebhookDelivery(Base):
         # what is due, and the order check: an earlier undelivered event of the same ticket to the same webhook
         Index("ix_webhook_delivery_due", "delivered_at", "next_attempt_at"),
         Index("ix_webhook_delivery_order", "webhook_id", "ticket_id", "event_id"),
+    )
+
+
+class TicketResolution(Base):
+    """One resolution of a ticket (a reopened ticket is resolved again): where and by whom, how long it took against
+    its time limit, and whether it was reopened (by an official, or by the citizen's verdict) — the closed loop's
+    figures."""
+
+    __tablename__ = "ticket_resolution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    queue: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]  # when its clock started
+    due_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime] = mapped_column(index=True)
+    on_time: Mapped[bool | None]  # None: the ticket had no due time (stored before time limits)
+    reopened_at: Mapped[datetime | None]
+    reopen_cause: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (CheckConstraint("reopen_cause IN ('official', 'feedback')", name="reopen_cause"),)
+
+
+class ExtensionRequest(Base):
+    """An official's request for more time (延期), with the reason, and an admin's decision."""
+
+    __tablename__ = "extension_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    due_at_before: Mapped[datetime | None]
+    requested_due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)  # the admin's word on the decision
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint("status IN ('pending', 'approved', 'refused')", name="status"),)
+
+
+class SupervisionNote(Base):
+    """An admin's 督办 note to the department handling a ticket."""
+
+    __tablename__ = "supervision_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CitizenFeedback(Base):
+    """The citizen's verdict on a resolution (回访/评价), as the hotline's call-back system records it. The comment
+    is the citizen's own text: it lives here, never in an audit detail."""
+
+    __tablename__ = "citizen_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    resolution_id: Mapped[int] = mapped_column(ForeignKey("ticket_resolution.id", ondelete="CASCADE"), unique=True)
+    client_id: Mapped[str | None] = mapped_column(String(128))  # the call-back system's id: a retry repeats it
+    actor: Mapped[str] = mapped_column(String(100))
+    verdict: Mapped[str] = mapped_column(String(8))
+    solved: Mapped[bool]
+    comment: Mapped[str | None] = mapped_column(Text)
+    reopened: Mapped[bool]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "client_id", name="uq_citizen_feedback_client"),
+        CheckConstraint("verdict IN ('满意', '基本满意', '不满意')", name="verdict"),
     )

@@ -2,7 +2,8 @@
 
 Erasing a ticket keeps what the service and retraining need and nothing that points at the citizen: the title,
 text and reply become their masked forms (PII replaced by its type, found again with today's rules on top of the
-spans found at intake), the contact is removed, the human labels' reasons are masked too; labels, predictions,
+spans found at intake), the contact is removed, the human labels' and extension requests' reasons, the 督办 notes
+and the citizen's feedback comments are masked too; labels, predictions,
 the case base (masked already) and the audit trail stay. Every erasure is recorded: a "ticket.erased" event per
 ticket and one "retention.run" event for the run, whose details never carry the contact that was asked for."""
 from __future__ import annotations
@@ -19,7 +20,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from minsheng.core.nlp import find_pii, mask_pii
 from minsheng.core.text import normalize
 
-from .models import AuditEvent, HumanLabel, Ticket, utcnow
+from .models import (
+    AuditEvent,
+    CitizenFeedback,
+    ExtensionRequest,
+    HumanLabel,
+    SupervisionNote,
+    Ticket,
+    utcnow,
+)
 from .queues import LOCAL_TZ
 
 UNMASKED_READ = "ticket.unmasked_read"
@@ -45,8 +54,10 @@ def _erase(session: Session, ticket: Ticket, actor: str, reason: str) -> None:
     ticket.text = _masked(ticket.text, ticket.pii or [])
     ticket.title, ticket.reply = _masked(ticket.title), _masked(ticket.reply)
     ticket.contact, ticket.pii, ticket.erased_at = None, [], utcnow()
-    for label in session.scalars(select(HumanLabel).where(HumanLabel.ticket_id == ticket.id)):
-        label.reason = _masked(label.reason)
+    for model, field in ((HumanLabel, "reason"), (ExtensionRequest, "reason"), (SupervisionNote, "note"),
+                         (CitizenFeedback, "comment")):
+        for row in session.scalars(select(model).where(model.ticket_id == ticket.id)):
+            setattr(row, field, _masked(getattr(row, field)))
     session.add(AuditEvent(ticket_id=ticket.id, actor=actor, action="ticket.erased", detail={"reason": reason}))
 
 

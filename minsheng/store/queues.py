@@ -11,23 +11,25 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from minsheng.core.clock import LOCAL_TZ
+from minsheng.core.deadlines import DUE_SOON
 from minsheng.core.labels import TASKS, LabelSet
 from minsheng.core.routing import intake_cues
 
+from .due import record_resolution, reopen_resolved, reschedule
 from .models import AuditEvent, HumanLabel, Prediction, Ticket, utcnow
 from .tickets import ticket_to_dict
 from .users import active_principal
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the hotline's days and weeks
 # The reason recorded with an explicit confirmation. Confirmations that resolve wrote for every untouched label
 # (before confirming was an action of its own) have none: nobody looked at them, and export leaves them out.
 CONFIRMED = "确认无误"
 STATUSES = ("open", "claimed", "resolved")
+DUE_FILTERS = ("overdue", "soon")  # unresolved and past its due time; unresolved and due within DUE_SOON
 Visible = Collection[str] | None
 
 
@@ -72,10 +74,13 @@ class TicketFilter:
     since: datetime | None = None  # created_at >= since
     until: datetime | None = None  # created_at < until
     needs_review: bool | None = None
+    due: str | None = None  # one of DUE_FILTERS
 
     def conditions(self, labels: LabelSet) -> list[ColumnElement[bool]]:
         if self.status is not None and self.status not in STATUSES:
             raise Invalid("status", f"unknown status {self.status!r}; known: {', '.join(STATUSES)}")
+        if self.due is not None and self.due not in DUE_FILTERS:
+            raise Invalid("due", f"unknown due filter {self.due!r}; known: {', '.join(DUE_FILTERS)}")
         out = [getattr(Ticket, task) == check_label(labels, task, getattr(self, task))
                for task in ("domain", "sentiment", "appeal") if getattr(self, task) is not None]
         out += [getattr(Ticket, name) == getattr(self, name)
@@ -84,7 +89,16 @@ class TicketFilter:
             out.append(Ticket.created_at >= self.since)
         if self.until is not None:
             out.append(Ticket.created_at < self.until)
+        if self.due is not None:
+            out += due_conditions(utcnow())[self.due]
         return out
+
+
+def due_conditions(now: datetime) -> dict[str, list[ColumnElement[bool]]]:
+    """Per due filter, the conditions of its tickets at `now` (core.deadlines.due_state in SQL)."""
+    unresolved = Ticket.status != "resolved"
+    return {"overdue": [unresolved, Ticket.due_at < now],
+            "soon": [unresolved, Ticket.due_at >= now, Ticket.due_at < now + DUE_SOON]}
 
 
 @dataclass(frozen=True)
@@ -97,9 +111,16 @@ class Relabel:
 
 
 def queue_summaries(session: Session, labels: LabelSet, visible: Visible) -> list[dict[str, Any]]:
-    """Each visible queue of routing.yaml with its ticket counts by status and its unresolved urgent tickets."""
-    out = {q: {"queue": q, "department": r.department, "counts": dict.fromkeys(STATUSES, 0), "urgent": 0}
+    """Each visible queue of routing.yaml with its ticket counts by status, its unresolved urgent tickets, and its
+    overdue and due-soon ones."""
+    out = {q: {"queue": q, "department": r.department, "counts": dict.fromkeys(STATUSES, 0), "urgent": 0,
+               "overdue": 0, "due_soon": 0}
            for q, r in labels.queues().items() if visible is None or q in visible}
+    for name, conditions in due_conditions(utcnow()).items():
+        key = "due_soon" if name == "soon" else name
+        for queue, n in session.execute(select(Ticket.queue, func.count()).where(Ticket.queue.in_(list(out)), *conditions)
+                                        .group_by(Ticket.queue)):
+            out[queue][key] = n
     rows = session.execute(
         select(Ticket.queue, Ticket.status, Ticket.urgent, func.count())
         .where(Ticket.queue.in_(list(out))).group_by(Ticket.queue, Ticket.status, Ticket.urgent))
@@ -110,13 +131,14 @@ def queue_summaries(session: Session, labels: LabelSet, visible: Visible) -> lis
     return list(out.values())
 
 
-ORDERS = ("urgent", "uncertain")
+ORDERS = ("urgent", "uncertain", "due")
 
 
 def list_tickets(session: Session, labels: LabelSet, queue: str, filters: TicketFilter, visible: Visible,
                  limit: int, offset: int = 0, order: str = "urgent") -> tuple[list[dict[str, Any]], int]:
     """One page of a queue, and the number of tickets matching in all. order "urgent": urgent first, then
-    oldest first; "uncertain": lowest domain confidence at intake first, where a label teaches the model most."""
+    oldest first; "uncertain": lowest domain confidence at intake first, where a label teaches the model most;
+    "due": the earliest due time first (tickets without one last)."""
     if order not in ORDERS:
         raise Invalid("order", f"unknown order {order!r}; known: {', '.join(ORDERS)}")
     if visible is not None and queue not in visible:
@@ -131,6 +153,8 @@ def list_tickets(session: Session, labels: LabelSet, queue: str, filters: Ticket
                   .group_by(Prediction.ticket_id).subquery())
         query = (query.join(intake, intake.c.ticket_id == Ticket.id).join(Prediction, Prediction.id == intake.c.id)
                  .order_by(Prediction.domain_confidence, Ticket.id))
+    elif order == "due":
+        query = query.order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id)
     else:  # 'high' sorts before 'normal' (the only two priorities): the order of the queue index
         query = query.order_by(Ticket.priority, Ticket.created_at, Ticket.id)
     tickets = session.scalars(query.limit(limit).offset(offset)).all()
@@ -210,7 +234,8 @@ def relabel(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, c
             visible: Visible) -> dict[str, Any]:
     """Sets the given labels. Each changed one becomes a "relabel" HumanLabel; a domain moves the ticket to that
     domain's queue (releasing a claim, since another department takes over) and ends needs_review. Confirming
-    the model's domain of a triage ticket routes it too, recorded as a "confirm"."""
+    the model's domain of a triage ticket routes it too, recorded as a "confirm". Labels that change the time
+    limit's rule re-compute the due time from the same start ("ticket.due_changed")."""
     if not change.reason.strip():
         raise Invalid("reason", "say why the labels change")
     wanted = {task: check_label(labels, task, getattr(change, task))
@@ -245,6 +270,7 @@ def relabel(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, c
             if moves:
                 ticket.status, ticket.claimed_by, ticket.claimed_at = "open", None, None
         session.add(AuditEvent(ticket_id=ticket_id, actor=actor, action="ticket.relabeled", detail=detail))
+        reschedule(session, ticket, actor, "relabel")
         return ticket_to_dict(ticket)
 
 
@@ -290,24 +316,24 @@ def resolve(sessions: sessionmaker[Session], labels: LabelSet, ticket_id: int, r
         # the reply's length only: audit details carry no free text, which may quote the citizen
         session.add(AuditEvent(ticket_id=ticket_id, actor=actor, action="ticket.resolved",
                                detail={"reply_chars": len(reply)}))
+        record_resolution(session, ticket, actor)
         return ticket_to_dict(ticket)
 
 
 def reopen(sessions: sessionmaker[Session], ticket_id: int, actor: str, visible: Visible) -> dict[str, Any]:
-    """resolved → open and unclaimed. The last reply stays until the next resolve replaces it."""
+    """resolved → open and unclaimed; its time limit starts again (store/due.py reopen_resolved)."""
     with sessions.begin() as session:
         ticket = _locked(session, ticket_id, visible)
         if ticket.status != "resolved":
             raise Conflict(f"only a resolved ticket can be reopened; this one is {ticket.status}")
-        ticket.status, ticket.claimed_by, ticket.claimed_at, ticket.resolved_at = "open", None, None, None
-        session.add(AuditEvent(ticket_id=ticket_id, actor=actor, action="ticket.reopened", detail={}))
+        reopen_resolved(session, ticket, actor, "official", {})
         return ticket_to_dict(ticket)
 
 
 def analytics(session: Session, labels: LabelSet, visible: Visible, weeks: int) -> dict[str, Any]:
     """Tickets per domain per ISO week (Beijing time) and the sentiment share per domain, over the last `weeks`
     weeks (this one included) of the visible queues."""
-    today = datetime.now(LOCAL_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = utcnow().astimezone(LOCAL_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=today.weekday(), weeks=weeks - 1)  # a Monday
     week_ids = [_iso_week(start + timedelta(weeks=i)) for i in range(weeks)]
     query = select(Ticket.domain, Ticket.sentiment, Ticket.created_at).where(Ticket.created_at >= start)

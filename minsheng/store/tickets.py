@@ -10,7 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import AuditEvent, Prediction, Ticket
+from minsheng.core.deadlines import due_state
+from minsheng.core.routing import intake_cues
+
+from .due import iso, start_clock
+from .models import AuditEvent, Prediction, Ticket, utcnow
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def create_ticket(
     """Store a ticket with its prediction and a "ticket.created" audit event, all or nothing.
 
     `prediction` holds Prediction's fields (model_version, label_version, <task> and <task>_confidence for
-    domain/sentiment/appeal/urgent, scores). Returns (ticket as a dict, created). A (channel, external_id)
+    domain/sentiment/appeal/urgent, scores). The ticket's time limit starts as it is routed. Returns (ticket as a dict, created). A (channel, external_id)
     seen before returns the stored ticket with created=False and writes nothing, also when concurrent
     calls race: the unique constraint decides and the losers read the winner's ticket; with other content it
     raises SubmissionConflict."""
@@ -95,7 +99,9 @@ def create_ticket(
                 places=list(analysis.places),
                 pii=[dict(p) for p in analysis.pii],
                 model_version=prediction.get("model_version"),
+                created_at=utcnow(),
             )
+            start_clock(ticket, intake_cues(prediction.get("scores"))["possible_emergency_cues"], ticket.created_at)
             session.add(ticket)
             session.flush()  # assigns ticket.id; a duplicate (channel, external_id) fails here
             # serialized now, so it does not matter whether the caller's sessionmaker expires on commit
@@ -114,6 +120,8 @@ def create_ticket(
                         "priority": routing.priority,
                         "needs_review": routing.needs_review,
                         "model_version": prediction.get("model_version"),
+                        "due_rule": ticket.due_rule,
+                        "due_at": iso(ticket.due_at),
                     },
                 )
             )
@@ -163,10 +171,11 @@ def count_tickets(session: Session) -> int:
 
 
 def ticket_to_dict(ticket: Ticket) -> dict[str, Any]:
-    """All columns, datetimes as ISO 8601 strings (UTC, with offset)."""
+    """All columns, datetimes as ISO 8601 strings (UTC, with offset), and whether it is overdue or due soon now."""
     out = {}
     for column in Ticket.__table__.columns:
         value = getattr(ticket, column.key)
         # in UTC, as stored, so a just-created ticket serializes the same as one read back
         out[column.key] = value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+    out["overdue"], out["due_soon"] = due_state(ticket.due_at, ticket.status, utcnow())
     return out

@@ -18,7 +18,13 @@ from minsheng.core.routing import find_urgent_cues
 from minsheng.model.classifier import Classifier
 from minsheng.training import plots
 from minsheng.training.data import default_plan, inputs, label_ids, load_split
-from minsheng.training.metrics import GROUP_WEIGHT_GRID, MIN_SUPPORT, averaged_classes, ece, macro_f1
+from minsheng.training.metrics import (
+    GROUP_WEIGHT_GRID,
+    MIN_SUPPORT,
+    averaged_classes,
+    ece,
+    macro_f1,
+)
 
 SYSTEMS = ("shipped", "encoder", "baseline")
 # (slice, task, metric, target): the acceptance figures for the default model (issue 17)

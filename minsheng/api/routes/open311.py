@@ -173,9 +173,8 @@ def _status_row(ticket: Ticket, labels: LabelSet) -> dict[str, Any]:
 
 
 def _expected(ticket: Ticket) -> str | None:
-    """THE place the due time is read: `due_at`, once tickets carry one (the time-limits issue); null until then."""
-    due = getattr(ticket, "due_at", None)
-    return due.isoformat() if due is not None else None
+    """The time limit (办理时限) of an open request; none once closed, or for a ticket stored before time limits."""
+    return ticket.due_at.isoformat() if ticket.due_at is not None and ticket.status != "resolved" else None
 
 
 def _lookup(sessions, labels: LabelSet, ids: list[str]) -> list[dict[str, Any]]:

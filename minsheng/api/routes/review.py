@@ -47,6 +47,7 @@ from minsheng.store import (
     claim,
     confirm,
     list_tickets,
+    loop_detail,
     queue_summaries,
     relabel,
     reopen,
@@ -91,17 +92,20 @@ def queue_tickets(
     queue: str, caller: Reviewer, sessions: Sessions, labels: Labels,
     status: str | None = None, urgent: bool | None = None, domain: str | None = None, sentiment: str | None = None,
     appeal: str | None = None, needs_review: bool | None = None,
+    due: Annotated[str | None, Query(description='"overdue" (past its due time) or "soon" (due within 24 hours); '
+                                                 'unresolved tickets only')] = None,
     since: Annotated[date | None, Query(description="created on or after this day (Beijing time)")] = None,
     until: Annotated[date | None, Query(description="created on or before this day (Beijing time)")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Annotated[str, Query(description='"urgent" (urgent, then oldest first) or "uncertain" '
-                                            '(lowest model confidence first: where a label teaches most)')] = "urgent",
+                                            '(lowest model confidence first: where a label teaches most) or "due" '
+                                            '(earliest due time first)')] = "urgent",
 ) -> dict[str, Any]:
-    """A page of the queue, urgent tickets first then the oldest, or the most uncertain first."""
+    """A page of the queue, urgent tickets first then the oldest, the most uncertain first, or the earliest due."""
     if since and until and until < since:
         raise Invalid("until", "must not be before since")
     filters = TicketFilter(status=status, urgent=urgent, domain=domain, sentiment=sentiment, appeal=appeal,
-                           needs_review=needs_review, since=since and _day_start(since),
+                           needs_review=needs_review, due=due, since=since and _day_start(since),
                            until=until and _day_start(until + timedelta(days=1)))
     with sessions() as session:
         tickets, total = list_tickets(session, labels, queue, filters, caller.queues, page_size,
@@ -114,6 +118,7 @@ def queue_tickets(
 def ticket(ticket_id: RowId, caller: Reviewer, sessions: Sessions, labels: Labels) -> dict[str, Any]:
     with sessions() as session:
         detail = ticket_detail(session, labels, ticket_id, caller.queues)
+        detail.update(loop_detail(session, ticket_id))
     return shown(detail, caller, sessions, "ticket")
 
 

@@ -119,6 +119,7 @@ class SubmitResponse(Tags):
     public_id: str = Field(description="the citizen's lookup code: Open311's service_request_id for this ticket")
     created: bool = Field(description="false when (channel, external_id) was submitted before")
     status: str
+    due_at: str | None = Field(default=None, description="the time limit (办理时限) the routing set, ISO 8601 UTC")
 
 
 class ModelInfo(BaseModel):

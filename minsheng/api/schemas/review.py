@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from minsheng.api.schemas.closed_loop import ExtensionOut, FeedbackOut, SupervisionOut
 from minsheng.api.schemas.intake import PiiSpanOut, Strict, TopDomain
 from minsheng.core.labels import TASKS
 
@@ -48,6 +49,8 @@ class QueueSummary(BaseModel):
     department: str
     counts: dict[str, int] = Field(description="tickets by status")
     urgent: int = Field(description="unresolved urgent tickets")
+    overdue: int = Field(description="unresolved tickets past their due time")
+    due_soon: int = Field(description="unresolved tickets due within 24 hours")
 
 
 class Queues(BaseModel):
@@ -74,6 +77,10 @@ class TicketSummary(BaseModel):
     department: str
     created_at: str
     claimed_by: str | None
+    due_at: str | None = Field(description="the time limit (办理时限): labels/deadlines.yaml's rule, or an approved "
+                                           "extension; null for tickets stored before time limits")
+    overdue: bool = Field(description="unresolved and past its due time")
+    due_soon: bool = Field(description="unresolved and due within 24 hours")
     excerpt: str
 
 
@@ -115,6 +122,12 @@ class TicketOut(BaseModel):
     reply: str | None
     model_version: str
     erased_at: str | None = Field(description="when retention erased the contact and the unmasked text")
+    due_at: str | None = Field(description="the time limit (办理时限): labels/deadlines.yaml's rule, or an approved "
+                                           "extension; null for tickets stored before time limits")
+    overdue: bool = Field(description="unresolved and past its due time")
+    due_soon: bool = Field(description="unresolved and due within 24 hours")
+    due_rule: str | None = Field(description="the id of the deadlines.yaml rule that set the time limit")
+    due_started_at: str | None = Field(description="when the time limit's clock started: routing or the latest reopening")
     pii_visible: bool = Field(description="false: PII is masked for this caller")
 
 
@@ -145,6 +158,9 @@ class TicketDetail(TicketOut):
     possible_emergency_cues: list[str]
     human_labels: list[HumanLabelOut]
     history: list[HistoryEntry]
+    extensions: list[ExtensionOut] = Field(description="extension requests (延期) and their decisions")
+    supervision: list[SupervisionOut] = Field(description="admins' 督办 notes")
+    feedback: list[FeedbackOut] = Field(description="the citizen's verdicts (回访), one per resolution at most")
 
 
 class DomainWeeks(BaseModel):

@@ -8,8 +8,12 @@ const ACTION = {
   "ticket.created": "受理入库", "ticket.claimed": "认领", "ticket.relabeled": "改标",
   "ticket.resolved": "办结", "ticket.reopened": "重新打开", "ticket.confirmed": "确认标签",
   "ticket.unclaimed": "释放认领", "ticket.assigned": "指派", "ticket.unmasked_read": "查看完整内容",
-  "ticket.erased": "个人信息已删除",
+  "ticket.erased": "个人信息已删除", "ticket.due_changed": "办理时限变更", "ticket.overdue": "超期",
+  "ticket.extension_requested": "申请延期", "ticket.extension_approved": "批准延期", "ticket.extension_refused": "驳回延期",
+  "ticket.supervised": "督办", "feedback.received": "群众评价",
 };
+const DUE_CAUSE = { relabel: "改标", reopen: "重新打开", extension: "延期" };
+const EXTENSION = { pending: "待审批", approved: "已批准", refused: "已驳回" };
 const TASK = { domain: "领域", sentiment: "情感", appeal: "诉求类型", urgent: "加急" };
 const MASK = { PHONE: "手机号", LANDLINE: "固话", EMAIL: "邮箱", ID_NUMBER: "身份证号", BANK_CARD: "银行卡号", PLATE: "车牌",
   NAME: "姓名", ADDRESS: "门牌地址", QQ: "QQ号", WECHAT: "微信号" };
@@ -122,7 +126,8 @@ async function showQueues() {
       h("a", { class: "panel queue-card", href: `#/queue/${q.queue}`, "data-queue": q.queue },
         h("div", {}, h("span", { class: "dept" }, q.department), h("span", { class: "qid" }, q.queue)),
         h("div", { class: "counts" }, count("待处理", q.counts.open), count("处理中", q.counts.claimed),
-          count("已办结", q.counts.resolved), count("加急", q.urgent, "urgent"))))));
+          count("已办结", q.counts.resolved), count("加急", q.urgent, "urgent"),
+          count("超期", q.overdue, "overdue"), count("临期", q.due_soon, "due-soon"))))));
 }
 
 function tags(t) {
@@ -133,6 +138,13 @@ function tags(t) {
     t.urgent && h("span", { class: "tag urgent" }, "加急"),
     t.needs_review && h("span", { class: "tag review" }, "待复核"),
   ];
+}
+
+// the time limit's state: 超期 (past due, unresolved), 临期 (due within 24 hours)
+function dueTag(t) {
+  if (t.overdue) return h("span", { class: "tag overdue" }, "超期");
+  if (t.due_soon) return h("span", { class: "tag due-soon" }, "临期");
+  return null;
 }
 
 function select(name, options, value, attrs = {}) {
@@ -159,26 +171,30 @@ async function showQueue(queue, params) {
     h("label", {}, "诉求类型", select("appeal", choices(labels.values.appeal), params.get("appeal"), { onchange: filter })),
     h("label", {}, "加急", select("urgent", yesNo, params.get("urgent"), { onchange: filter })),
     h("label", {}, "待复核", select("needs_review", yesNo, params.get("needs_review"), { onchange: filter })),
+    h("label", {}, "时限", select("due", [["", "全部"], ["overdue", "超期"], ["soon", "24小时内到期"]], params.get("due"), { onchange: filter })),
+    h("label", {}, "排序", select("order", [["", "加急优先"], ["due", "到期时间"], ["uncertain", "模型最不确定"]], params.get("order"), { onchange: filter })),
     h("label", {}, "自", h("input", { type: "date", name: "since", value: params.get("since"), onchange: filter })),
     h("label", {}, "至", h("input", { type: "date", name: "until", value: params.get("until"), onchange: filter })));
   const pages = Math.max(1, Math.ceil(page.total / page.page_size));
-  const rows = page.tickets.map((t) => h("tr", { class: t.urgent ? "urgent" : null, "data-ticket": t.id },
+  const rowClass = (t) => [t.urgent && "urgent", t.overdue && "overdue", t.due_soon && "due-soon"].filter(Boolean).join(" ") || null;
+  const rows = page.tickets.map((t) => h("tr", { class: rowClass(t), "data-ticket": t.id },
     h("td", {}, h("a", { href: `#/ticket/${t.id}?from=${queue}` }, `#${t.id}`)),
     h("td", { class: "excerpt" },
       h("a", { href: `#/ticket/${t.id}?from=${queue}` }, h("div", { class: "title" }, t.title || "（无标题）")),
       h("div", { class: "text" }, maskedText(t.excerpt))),
-    h("td", {}, tags(t)),
+    h("td", {}, tags(t), dueTag(t)),
     h("td", { class: "conf" }, Object.entries(TASK).map(([task, name]) =>
       h("div", {}, `${name} ${percent(t.confidence[task])}`))),
     h("td", { class: "kw" }, t.keywords.slice(0, 5).join("、")),
     h("td", { class: "conf" }, time(t.created_at)),
+    h("td", { class: `conf due${t.overdue ? " late" : ""}` }, time(t.due_at)),
     h("td", {}, STATUS[t.status], t.claimed_by && h("div", { class: "kw" }, t.claimed_by))));
   view.replaceChildren(
     h("h1", {}, `${queues[queue] || queue}`, h("span", { class: "muted" }, ` · ${queue} · 共 ${page.total} 件`)),
     filters,
     h("table", { id: "tickets" },
-      h("thead", {}, h("tr", {}, ["编号", "诉求内容", "标签", "置信度", "关键词", "受理时间", "状态"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "没有符合条件的工单")))),
+      h("thead", {}, h("tr", {}, ["编号", "诉求内容", "标签", "置信度", "关键词", "受理时间", "办理时限", "状态"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "没有符合条件的工单")))),
     h("div", { class: "pager" },
       h("button", { class: "secondary", disabled: page.page <= 1, onclick: () => go({ page: page.page - 1 }) }, "上一页"),
       h("span", {}, `第 ${page.page} / ${pages} 页`),
@@ -201,6 +217,12 @@ function historyLine(e) {
   for (const [task, value] of Object.entries(d.confirmed || {})) changes.push(`${TASK[task]}：${value}`);
   if (e.action === "ticket.unclaimed") changes.push(`原承办人 ${d.from}`);
   if (e.action === "ticket.assigned") changes.push(`${d.from || "无"} → ${d.to}`);
+  if (e.action === "ticket.due_changed") changes.push(`${DUE_CAUSE[d.cause] || d.cause}：${time(d.from)} → ${time(d.to)}`);
+  if (e.action === "ticket.overdue") changes.push(`时限 ${time(d.due_at)}`);
+  if (e.action === "ticket.extension_requested") changes.push(`申请延至 ${time(d.requested_due_at)}`);
+  if (e.action === "ticket.extension_approved") changes.push(`延至 ${time(d.to)}`);
+  if (e.action === "feedback.received") changes.push(`${d.verdict}，${d.solved ? "已解决" : "未解决"}${d.reopened ? "，已退回重办" : ""}`);
+  if (e.action === "ticket.reopened" && d.cause === "feedback") changes.push("群众不满意或问题未解决");
   return h("li", {}, h("span", { class: "muted" }, time(e.created_at)), ` ${e.actor} `,
     h("b", {}, ACTION[e.action] || e.action), changes.length ? `：${changes.join("，")}` : "");
 }
@@ -212,7 +234,7 @@ async function showTicket(id, params) {
     try {
       // every action is a POST: api() sends one only with a body (claim, unclaim and reopen take none)
       const result = await api(`/api/tickets/${id}/${path}`, body || {});
-      if (result.queue !== t.queue) {
+      if (result.queue && result.queue !== t.queue) {
         navigate(`#/queue/${back}`, `工单 #${id} 已改派至 ${result.department}`);
       } else {
         navigate(location.hash, done);
@@ -265,6 +287,17 @@ async function showTicket(id, params) {
     const to = new FormData(event.target).get("to").trim();
     act("assign", { to }, `已指派给 ${to}`);
   };
+  const extend = (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    // datetime-local has no zone: the hotline's time
+    act("extensions", { reason: form.get("reason"), due_at: `${form.get("due_at")}:00+08:00` }, "已提交延期申请");
+  };
+  const decide = (request, verdict) => act(`extensions/${request}/${verdict}`, {}, verdict === "approve" ? "已批准延期" : "已驳回延期");
+  const superviseNote = (event) => {
+    event.preventDefault();
+    act("supervise", { note: new FormData(event.target).get("note") }, "已发送督办");
+  };
   // the latest person's verdict per task: what retraining learns from this ticket
   const verified = Object.fromEntries(t.human_labels.map((l) => [l.task, l.after]));
   const current = { domain: t.domain, sentiment: t.sentiment, appeal: t.appeal,
@@ -274,6 +307,7 @@ async function showTicket(id, params) {
   const meta = [
     ["所属部门", `${t.department}（${t.queue}）`], ["状态", STATUS[t.status] + (t.claimed_by ? ` · ${t.claimed_by}` : "")],
     ["来源渠道", t.channel], ["受理时间", time(t.created_at)], ["来件时间", time(t.received_at)],
+    ["办理时限", h("span", { id: "due" }, time(t.due_at), " ", dueTag(t))],
     ["联系方式", t.pii_visible ? t.contact || "—" : "已遮蔽"],
     ["模型判断", t.domain_top3.map((d) => `${d.domain} ${percent(d.confidence)}`).join("、") || "—"],
     ["置信度", Object.entries(TASK).map(([task, name]) => `${name} ${percent(t.confidence[task])}`).join("　")],
@@ -323,10 +357,57 @@ async function showTicket(id, params) {
           h("button", { class: "full secondary", type: "button", id: "check-reply", onclick: checkReply }, "检查答复质量"),
           h("div", { class: "full", id: "reply-check" }),
           h("button", { class: "full", type: "submit" }, "办结"))),
+      deadlinePanel(t, open, admin, extend, decide),
+      (t.supervision.length || (open && admin)) && h("div", { class: "panel", id: "supervision" }, h("h2", {}, "督办"),
+        h("ul", { class: "history" }, t.supervision.map((n) =>
+          h("li", {}, h("span", { class: "muted" }, time(n.created_at)), ` ${n.actor}：`, maskedText(n.note)))),
+        open && admin && h("form", { id: "supervise", onsubmit: superviseNote, style: "margin-top:8px" },
+          h("textarea", { class: "full", name: "note", required: true, maxlength: 1000, placeholder: "督办意见（部门可见）" }),
+          h("button", { class: "full", type: "submit" }, "发送督办"))),
+      t.feedback.length > 0 && h("div", { class: "panel", id: "feedback" }, h("h2", {}, "群众评价（回访）"),
+        h("ul", { class: "history" }, t.feedback.map((f) => h("li", {},
+          h("span", { class: "muted" }, time(f.created_at)), " ",
+          h("span", { class: `tag ${f.verdict === "不满意" ? "neg" : "pos"}` }, f.verdict), f.solved ? " 已解决" : " 未解决",
+          f.reopened && h("b", {}, "，已退回重办"), f.comment && h("div", { class: "comment" }, maskedText(f.comment)))))),
       h("div", { class: "panel" }, h("h2", {}, "处理记录"),
         h("ul", { class: "history" }, t.history.map(historyLine)))),
     h("section", { class: "panel", id: "similar" }, h("h2", {}, "相似历史案例"), h("p", { class: "muted" }, "检索中…"))));
   showAssist(t, document.getElementById("similar"));
+}
+
+function deadlinePanel(t, open, admin, extend, decide) {
+  const pending = t.extensions.find((e) => e.status === "pending");
+  return h("div", { class: "panel", id: "deadline" }, h("h2", {}, "办理时限"),
+    h("p", {}, time(t.due_at), " ", dueTag(t), t.due_rule && h("span", { class: "muted" }, `（规则：${t.due_rule}）`)),
+    t.extensions.length > 0 && h("ul", { class: "history" }, t.extensions.map((e) => h("li", { "data-extension": e.id },
+      h("span", { class: "muted" }, time(e.created_at)), ` ${e.requested_by} 申请延至 ${time(e.requested_due_at)}：`,
+      maskedText(e.reason), " ", h("b", {}, EXTENSION[e.status]), e.decided_by && h("span", { class: "muted" }, `（${e.decided_by}）`),
+      e.status === "pending" && admin && [" ",
+        h("button", { class: "approve", onclick: () => decide(e.id, "approve") }, "批准"), " ",
+        h("button", { class: "secondary refuse", onclick: () => decide(e.id, "refuse") }, "驳回")]))),
+    open && !pending && h("form", { id: "extend", onsubmit: extend, style: "margin-top:8px" },
+      h("label", {}, "延至"), h("input", { type: "datetime-local", name: "due_at", required: true }),
+      h("label", {}, "理由"), h("input", { name: "reason", required: true, maxlength: 1000, placeholder: "必填：为何需要延期" }),
+      h("button", { class: "full secondary", type: "submit" }, "申请延期")));
+}
+
+// ---- supervision (admins): overdue tickets across departments -----------------------------------------------
+async function showSupervision() {
+  const data = await api("/api/supervision");
+  const busy = data.departments.filter((d) => d.overdue || d.due_soon || d.pending_extensions.length);
+  view.replaceChildren(
+    h("h1", {}, "督办 ", h("span", { class: "muted" }, `（各部门超期工单，截至 ${time(data.now)}）`)),
+    h("table", { id: "supervision-departments" },
+      h("thead", {}, h("tr", {}, ["部门", "超期", "24小时内到期", "待审批延期", "超期工单（超期最久在前）"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, busy.length ? busy.map((d) => h("tr", { "data-queue": d.queue },
+        h("td", {}, h("a", { href: `#/queue/${d.queue}?due=overdue&order=due` }, d.department)),
+        h("td", { class: d.overdue ? "late" : null }, d.overdue), h("td", {}, d.due_soon),
+        h("td", {}, d.pending_extensions.map((e) => h("div", {}, h("a", { href: `#/ticket/${e.ticket_id}` }, `#${e.ticket_id}`),
+          ` 延至 ${time(e.requested_due_at)}`))),
+        h("td", {}, d.tickets.map((t) => h("div", { "data-ticket": t.id },
+          h("a", { href: `#/ticket/${t.id}` }, `#${t.id}`), ` ${t.domain} · ${t.appeal} · 超期 ${t.overdue_hours} 小时`,
+          t.supervised && h("span", { class: "tag" }, "已督办"))))))
+        : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "没有超期或临期工单")))));
 }
 
 // ---- similar past cases and hot issues ----------------------------------------------------------------------
@@ -421,13 +502,14 @@ function legend(entries) {
     h("span", {}, h("i", { style: `background:${color}` }), name)));
 }
 
-function weeklyChart(data) {
+function weeklyChart(data, label = "各领域每周工单量", unit = "件") {
   const W = 1000, H = 300, left = 44, bottom = 28, top = 10;
   const totals = data.weeks.map((_, i) => data.tickets_per_week.reduce((sum, d) => sum + d.counts[i], 0));
   const max = niceMax(Math.max(...totals));
   const band = (W - left) / data.weeks.length;
   const y = (v) => H - bottom - (v / max) * (H - bottom - top);
-  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => [
+  // whole numbers of tickets only: a small maximum gets fewer grid lines rather than repeated labels
+  const grid = [0, 0.25, 0.5, 0.75, 1].filter((f) => Number.isInteger(max * f)).map((f) => [
     s("line", { x1: left, x2: W, y1: y(max * f), y2: y(max * f), stroke: "#dde3ea" }),
     s("text", { x: left - 6, y: y(max * f) + 4, "text-anchor": "end", "font-size": 11, fill: "#6b7785" }, Math.round(max * f)),
   ]);
@@ -437,7 +519,7 @@ function weeklyChart(data) {
     const stack = data.tickets_per_week.map((d, j) => {
       const n = d.counts[i];
       const rect = n && s("rect", { x, width: band * 0.64, y: y(base + n), height: y(base) - y(base + n),
-        fill: PALETTE[j % PALETTE.length] }, s("title", {}, `${d.domain} ${week}：${n} 件`));
+        fill: PALETTE[j % PALETTE.length] }, s("title", {}, `${d.domain} ${week}：${n} ${unit}`));
       base += n;
       return rect;
     });
@@ -445,7 +527,7 @@ function weeklyChart(data) {
       week.slice(5)), totals[i] ? s("text", { x: x + band * 0.32, y: y(totals[i]) - 4, "text-anchor": "middle",
       "font-size": 11 }, totals[i]) : null];
   });
-  return [s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "各领域每周工单量" }, grid, bars),
+  return [s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label }, grid, bars),
     legend(data.tickets_per_week.map((d, j) => [d.domain, PALETTE[j % PALETTE.length]]))];
 }
 
@@ -473,20 +555,58 @@ function sentimentChart(data) {
     legend(data.sentiments.map((name) => [name, SENTIMENT_COLOR[name] || "#888"]))];
 }
 
+// the closed loop's rates per department or domain over the period: one bar per rate, the figures beside
+const RATES = [["on_time_rate", "按期办结率", "#1f5fa8"], ["satisfaction_rate", "满意率", "#2e7d32"], ["reopen_rate", "重办率", "#d32f2f"]];
+
+function ratesChart(series) {
+  const W = 1000, bar = 12, row = RATES.length * bar + 16, left = 150, right = 230;
+  const width = W - left - right;
+  const H = series.length * row + 4;
+  const rows = series.map((d, i) => {
+    const y0 = i * row + 6;
+    const bars = RATES.map(([key, name, color], j) => {
+      const value = d.total[key];
+      return [s("rect", { x: left, y: y0 + j * bar, width: Math.max((value || 0) * width, value == null ? 0 : 1), height: bar - 3, fill: color },
+        s("title", {}, `${d.name} ${name}：${value == null ? "无数据" : `${Math.round(value * 100)}%`}`)),
+        s("text", { x: left + (value || 0) * width + 4, y: y0 + j * bar + bar - 4, "font-size": 10, fill: "#6b7785" },
+          value == null ? "—" : `${Math.round(value * 100)}%`)];
+    });
+    const t = d.total;
+    return [s("text", { x: left - 8, y: y0 + row / 2, "text-anchor": "end", "font-size": 12 }, d.name), bars,
+      s("text", { x: W - right + 40, y: y0 + row / 2, "font-size": 11, fill: "#6b7785" },
+        `办结 ${t.resolved} · 中位 ${t.median_hours == null ? "—" : `${t.median_hours} 小时`} · 超期 ${t.overdue} · 评价 ${t.feedback}`)];
+  });
+  return [s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "按期办结率、满意率、重办率" }, rows),
+    legend(RATES.map(([, name, color]) => [name, color]))];
+}
+
 async function showAnalytics(params) {
   const weeks = params.get("weeks") || "12";
-  const data = await api(`/api/analytics?weeks=${encodeURIComponent(weeks)}`);
+  const by = params.get("by") === "domain" ? "domain" : "department";
+  const [data, loop] = await Promise.all([api(`/api/analytics?weeks=${encodeURIComponent(weeks)}`),
+    api(`/api/analytics/closed-loop?weeks=${encodeURIComponent(weeks)}`)]);
+  const series = loop[`by_${by}`];
+  const overdue = { weeks: loop.weeks, tickets_per_week: series.map((d) => ({ domain: d.name, counts: d.weeks.map((w) => w.overdue) })) };
+  const loopEmpty = !series.length && h("p", { class: "muted" }, "所选时间内没有办结、超期或评价记录。");
+  const overdueEmpty = !series.some((d) => d.total.overdue) && h("p", { class: "muted" }, "所选时间内没有超期工单。");
   const empty = !data.tickets_per_week.length && h("p", { class: "muted" }, "所选时间内没有工单。");
   view.replaceChildren(
     h("h1", {}, "统计分析 ", h("span", { class: "muted" }, me.queues ? "（本部门队列）" : "（全部队列）")),
     h("div", { class: "filters" }, h("label", {}, "时间范围",
       select("weeks", [["4", "近 4 周"], ["8", "近 8 周"], ["12", "近 12 周"], ["26", "近 26 周"], ["52", "近 52 周"]], weeks,
-        { onchange: (e) => { location.hash = `#/analytics?weeks=${e.target.value}`; } }))),
+        { onchange: (e) => { location.hash = `#/analytics?weeks=${e.target.value}&by=${by}`; } })),
+      h("label", {}, "办理质量",
+        select("by", [["department", "按部门"], ["domain", "按领域"]], by,
+          { onchange: (e) => { location.hash = `#/analytics?weeks=${weeks}&by=${e.target.value}`; } }))),
     h("div", { class: "charts" },
       h("section", { class: "panel chart", id: "chart-weekly" }, h("h2", {}, "各领域每周工单量"),
         empty || weeklyChart(data)),
       h("section", { class: "panel chart", id: "chart-sentiment" }, h("h2", {}, "各领域情感占比（公众对各政策领域的反应）"),
-        empty || sentimentChart(data))));
+        empty || sentimentChart(data)),
+      h("section", { class: "panel chart", id: "chart-loop" }, h("h2", {}, `办理质量（${by === "domain" ? "按领域" : "按部门"}）：按期办结率、群众满意率、重办率`),
+        loopEmpty || ratesChart(series)),
+      h("section", { class: "panel chart", id: "chart-overdue" }, h("h2", {}, `每周新增超期工单（${by === "domain" ? "按领域" : "按部门"}）`),
+        overdueEmpty || weeklyChart(overdue, "每周新增超期工单", "件超期"))));
 }
 
 // ---- routing ------------------------------------------------------------------------------------------------
@@ -502,12 +622,14 @@ async function render() {
     document.getElementById("nav").hidden = document.getElementById("who").hidden = false;
     document.getElementById("who-name").textContent = `${me.name}（${{ admin: "管理员", official: "办理人员" }[me.role] || me.role}）`;
     document.querySelectorAll("[data-nav]").forEach((a) =>
-      a.classList.toggle("active", a.dataset.nav === ({ analytics: "analytics", "hot-issues": "hot-issues", "hot-issue": "hot-issues" }[page] || "queues")));
+      a.classList.toggle("active", a.dataset.nav === ({ analytics: "analytics", "hot-issues": "hot-issues", "hot-issue": "hot-issues", supervision: "supervision" }[page] || "queues")));
+    document.querySelector("[data-nav=supervision]").hidden = me.role !== "admin";
     if (page === "queue") await showQueue(decodeURIComponent(arg), params);
     else if (page === "ticket") await showTicket(Number(arg), params);
     else if (page === "analytics") await showAnalytics(params);
     else if (page === "hot-issues") await showHotIssues(params);
     else if (page === "hot-issue") await showHotIssue(Number(arg));
+    else if (page === "supervision") await showSupervision();
     else await showQueues();
   } catch (e) {
     if (!sessionStorage.getItem(TOKEN_KEY)) showSignIn();

@@ -74,7 +74,8 @@ class Ticket(Base):
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str | None] = mapped_column(String(128))
     # what the citizen's app looks progress up by (Open311): random, so nobody can walk the sequential ids
-    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
+    public_id: Mapped[str] = mapped_column(String(32), index=True, unique=True,
+                                           default=lambda: uuid.uuid4().hex)
     title: Mapped[str | None] = mapped_column(String(500))
     text: Mapped[str] = mapped_column(Text)
     contact: Mapped[str | None] = mapped_column(String(200))

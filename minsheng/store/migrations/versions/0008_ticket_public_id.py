@@ -22,6 +22,8 @@ def upgrade() -> None:
     bind = op.get_bind()
     for (ticket_id,) in bind.execute(sa.select(ticket.c.id)).all():
         bind.execute(ticket.update().where(ticket.c.id == ticket_id).values(public_id=uuid.uuid4().hex))
+    with op.batch_alter_table('ticket') as batch_op:
+        batch_op.alter_column('public_id', existing_type=sa.String(32), nullable=False)
     op.create_index('ix_ticket_public_id', 'ticket', ['public_id'], unique=True)
 
 

@@ -21,6 +21,7 @@ from minsheng.store import (
     Invalid,
     NewTicket,
     NotVisible,
+    OutboxEvent,
     Relabel,
     Routing,
     TicketFilter,
@@ -173,6 +174,14 @@ def test_the_loop_in_the_store(sessions, clock):
     assert actions.count("ticket.overdue") == 1 and actions.count("feedback.received") == 1
     assert actions[-3:] == ["feedback.received", "ticket.reopened", "ticket.due_changed"]
     assert COMMENT not in json.dumps(trail, ensure_ascii=False) and "需要协调" not in json.dumps(trail, ensure_ascii=False)
+    # the public events (issue 19's outbox) hear of the overdue and of the verdict, without the citizen's words
+    with sessions() as s:
+        public = [(e.type, e.payload) for e in s.scalars(select(OutboxEvent).where(OutboxEvent.ticket_id == ticket_id)
+                                                         .order_by(OutboxEvent.id))]
+    assert [t for t, _ in public].count("ticket.overdue") == 1
+    [(_, heard)] = [e for e in public if e[0] == "feedback.received"]
+    assert (heard["detail"]["verdict"], heard["detail"]["solved"], heard["detail"]["reopened"]) == ("不满意", False, True)
+    assert COMMENT not in json.dumps(public, ensure_ascii=False)
 
     # a feedback on an unresolved ticket has nothing to judge
     with pytest.raises(Conflict):

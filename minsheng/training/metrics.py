@@ -83,8 +83,9 @@ def select_calibration(p_enc: dict[str, np.ndarray], p_tf: dict[str, np.ndarray]
         for weight in GROUP_WEIGHT_GRID:
             cal.group_weight = weight
             scores[weight] = _dev_score("domain", cal.mix("domain", pe_dom, pt_dom), y["domain"], groups["domain"])
-        near_best = [w for w, v in scores.items() if v >= max(scores.values()) - BLEND_TOLERANCE]
-        cal.group_weight = min(near_best)  # the simpler model (the shared head alone) unless the group head helps
+        # the best, not the smallest near it: the Teddy domains gain most from the group head and are the ones at
+        # risk (reports/experiments.md, "Round 2")
+        cal.group_weight = max(scores, key=scores.get)
     for task in cal.temperature:
         if rows[task].any():
             mixed = cal.mix(task, {t: p[rows[task]] for t, p in p_enc.items()},

@@ -1,9 +1,13 @@
 """The naive peer: what a user would otherwise write. The same encoder (models/default) wrapped as a Hugging Face
 sequence-classification model, a `transformers` text-classification pipeline, and a minimal threaded HTTP
 server that runs one pipeline call per request. No batching across requests, no TF-IDF blend, no spaCy, no
-database: the peer does strictly less work per message than minsheng's /classify.
+database: the peer does strictly less work per message than minsheng's /classify (the strict peer).
 
-    python bench/naive_peer.py --port 8999        # POST /classify {"text": "..."} -> {"label", "score"}
+With --same-answer it gives what /classify gives, as a user would write it: one pipeline per head (domain,
+sentiment, appeal, urgent: four fine-tuned models, each its own encoder pass) and the same spaCy/jieba analysis
+(PII, keywords, places) per request.
+
+    python bench/naive_peer.py --port 8999 [--same-answer]   # POST / {"title", "text"} -> the pipelines' labels
 """
 from __future__ import annotations
 
@@ -32,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 
 class MeanPoolForSequenceClassification(PreTrainedModel):
-    """minsheng's encoder with its domain head, as an AutoModelForSequenceClassification-like model: the same
-    mean pooling and linear head, so the same forward cost and the same domain logits."""
+    """minsheng's encoder with one of its heads, as an AutoModelForSequenceClassification-like model: the same
+    mean pooling and linear head, so the same forward cost and the same logits."""
 
     config_class = BertConfig
     base_model_prefix = "encoder"
@@ -51,16 +55,16 @@ class MeanPoolForSequenceClassification(PreTrainedModel):
         return SequenceClassifierOutput(logits=self.head(pooled))
 
 
-def load_peer(path: Path = ROOT / "models" / "default"):
+def load_peer(path: Path = ROOT / "models" / "default", head: str = "domain"):
     meta = json.loads((path / "minsheng.json").read_text(encoding="utf-8"))
-    domains = meta["labels"]["domain"]
-    config = AutoConfig.from_pretrained(str(path), num_labels=len(domains),
-                                        id2label=dict(enumerate(domains)),
-                                        label2id={d: i for i, d in enumerate(domains)})
+    classes = meta["labels"][head]
+    config = AutoConfig.from_pretrained(str(path), num_labels=len(classes),
+                                        id2label=dict(enumerate(classes)),
+                                        label2id={d: i for i, d in enumerate(classes)})
     model = MeanPoolForSequenceClassification(config)
     state = load_file(str(path / "model.safetensors"))
     mapped = {k: v.float() for k, v in state.items() if k.startswith("encoder.")}
-    mapped.update({"head.weight": state["heads.domain.weight"].float(), "head.bias": state["heads.domain.bias"].float()})
+    mapped.update({"head.weight": state[f"heads.{head}.weight"].float(), "head.bias": state[f"heads.{head}.bias"].float()})
     missing, unexpected = model.load_state_dict(mapped, strict=False)
     missing = [k for k in missing if "position_ids" not in k]
     assert not missing and not unexpected, (missing, unexpected)
@@ -74,20 +78,32 @@ def load_peer(path: Path = ROOT / "models" / "default"):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--same-answer", action="store_true",
+                        help="a pipeline per head and the spaCy/jieba analysis: what /classify answers")
     args = parser.parse_args()
-    clf = load_peer()
+    from minsheng.core.labels import TASKS
+    from minsheng.core.nlp import get_analyzer
     from minsheng.core.text import (
         model_input,  # the same model input as minsheng (title。text)
     )
+
+    pipes = {head: load_peer(head=head) for head in (TASKS if args.same_answer else ("domain",))}
+    analyzer = get_analyzer() if args.same_answer else None
+
+    def answer(body: dict) -> dict:
+        text = model_input(body.get("title"), body["text"])
+        with torch.inference_mode():
+            out = {head: clf(text)[0] for head, clf in pipes.items()}
+        if analyzer is not None:
+            out["analysis"] = analyzer.analyze(body["text"]).to_dict()
+        return out
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the load generator
 
         def do_POST(self):  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            with torch.inference_mode():
-                out = clf(model_input(body.get("title"), body["text"]))[0]
-            data = json.dumps(out, ensure_ascii=False).encode("utf-8")
+            data = json.dumps(answer(body), ensure_ascii=False).encode("utf-8")
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))

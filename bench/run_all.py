@@ -1,6 +1,6 @@
 """Re-runs every bench in turn, then renders the documents from their results: what `make bench` does.
 
-    .venv/bin/python bench/run_all.py [--only variants,speed,load,load-300s,faults,similar_cases,hot_issues,urgent,reply_quality]
+    .venv/bin/python bench/run_all.py [--only variants,speed,batch_speed,load,load-300s,faults,similar_cases,hot_issues,urgent,reply_quality]
 
 Each bench runs in its own process, its output streaming through; one that fails (exit != 0: its acceptance
 condition failed, or it crashed) does not stop the others. Each writes bench/results/<name>.json stamped with the
@@ -26,6 +26,7 @@ from harness import ROOT, save  # noqa: E402
 STEPS: dict[str, list[str]] = {  # name: the script and its arguments, in the order they run
     "variants": ["bench/variants.py"],
     "speed": ["bench/speed.py"],
+    "batch_speed": ["bench/batch_speed.py"],
     "load": ["bench/load.py"],
     "load-300s": ["bench/load.py", "--seconds", "300", "--name", "load-300s"],
     "faults": ["bench/faults.py"],

@@ -1,9 +1,11 @@
 """Speed, side by side in one run (bench/README.md):
 
-  (a) the bare model: batch-32 forward rate of the encoder + heads on real domain/dev messages, length-sorted
-      batches as Classifier.encode does (the upper bound; no HTTP, no TF-IDF, no spaCy, no database);
+  (a) the bare model: forward rate of the encoder + heads on real domain/dev messages in length-sorted chunks
+      of Classifier's CHUNK, all cores (the upper bound; no HTTP, no TF-IDF, no spaCy, no database); the rate at
+      batch 32 is kept beside it;
   (b) the naive peer (bench/naive_peer.py): a transformers text-classification pipeline over the same encoder
-      behind a ThreadingHTTPServer, one pipeline call per request;
+      behind a ThreadingHTTPServer, one pipeline call per request (the strict peer: the target's); and the peer
+      that answers what /classify answers (a pipeline per head plus the same spaCy/jieba analysis);
   (c) minsheng's /classify (one message per request) and /submit, on a real `minsheng serve` (SQLite),
 under the same closed-loop load: 1, 8 and 32 concurrent clients, each point `--seconds` long after a warm-up.
 
@@ -48,22 +50,32 @@ TARGET_VS_PEER, TARGET_VS_BARE, TARGET_P50_MS = 3.0, 0.60, 25.0
 
 
 def bare_model(msgs, quantize, threads, seconds: float) -> dict:
-    """Encoder + heads (Classifier.encode: tokenization, length-sorted batches, forward, heads) at batch 32;
-    then the whole predict_proba (plus TF-IDF heads, blend, calibration) at batch 32, and one message alone."""
+    """Encoder + heads (Classifier.encode: tokenization, length-sorted chunks, forward, heads) at the served chunk
+    size and at batch 32; then the whole predict_proba (plus TF-IDF heads, blend, calibration), and one message
+    alone. Also how long loading the model and the analyzer takes (what a cold start waits for)."""
     import torch
 
+    from minsheng.core.nlp import TextAnalyzer
+    from minsheng.model.classifier import CHUNK
+
+    t0 = time.perf_counter()
     clf = load_classifier(quantize, threads)
+    out = {"threads": torch.get_num_threads(), "quantize": quantize or "fp32", "chunk": CHUNK,
+           "model_load_s": round(time.perf_counter() - t0, 2)}
+    t0 = time.perf_counter()
+    TextAnalyzer()
+    out["analyzer_load_s"] = round(time.perf_counter() - t0, 2)
     texts = model_inputs(msgs[:320])
-    clf.encode(texts[:32], 32)  # warm-up
-    out = {"threads": torch.get_num_threads(), "quantize": quantize or "fp32"}
+    clf.encode(texts[:32], CHUNK)  # warm-up
     with torch.inference_mode():
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds and n < 100_000:  # whole length-sorted passes over 320 messages
-            clf.encode(texts, 32)
-            n += len(texts)
-        out["encoder_heads_msgs_per_s"] = round(n / (time.perf_counter() - t0), 2)
+        for key, batch in (("encoder_heads_msgs_per_s", CHUNK), ("encoder_heads_batch32_msgs_per_s", 32)):
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds and n < 100_000:  # whole length-sorted passes over 320 messages
+                clf.encode(texts, batch)
+                n += len(texts)
+            out[key] = round(n / (time.perf_counter() - t0), 2)
         t0 = time.perf_counter()
-        clf.predict_proba(texts[:160], batch_size=32)
+        clf.predict_proba(texts[:160])
         out["predict_proba_msgs_per_s"] = round(160 / (time.perf_counter() - t0), 2)
         single = []
         for t in texts[:30]:
@@ -97,11 +109,13 @@ def breakdown(clf, msgs) -> dict:
     return {k: round(float(np.median(v)) * 1000, 1) for k, v in parts.items()}
 
 
-def naive_peer(msgs, seconds: float, warmup: float) -> dict:
+def naive_peer(msgs, seconds: float, warmup: float, same_answer: bool = False) -> dict:
     port = free_port()
     workdir = new_workdir("peer")
+    name = "same-answer peer" if same_answer else "naive peer"
     with (workdir / "peer.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "naive_peer.py"), "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "naive_peer.py"), "--port", str(port)]
+                                + (["--same-answer"] if same_answer else []),
                                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -120,7 +134,7 @@ def naive_peer(msgs, seconds: float, warmup: float) -> dict:
         for c in CONCURRENCY:
             points[c] = measure(url, c, seconds, lambda cl, i: ("POST", "/", msgs[(cl * 997 + i) % len(msgs)], None),
                                 warmup=warmup)
-            print(f"  naive peer  {c:>2} clients: {_fmt(points[c])}", flush=True)
+            print(f"  {name:<16} {c:>2} clients: {_fmt(points[c])}", flush=True)
         return points
     finally:
         os.killpg(proc.pid, 15)
@@ -168,8 +182,10 @@ def plot(data: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    series = {"naive peer": data["naive_peer"], "/classify": data["classify"], "/submit": data["submit"]}
-    colors = {"naive peer": "tab:blue", "/classify": "tab:orange", "/submit": "tab:green"}
+    series = {"naive peer": data["naive_peer"], "same-answer peer": data["same_answer_peer"],
+              "/classify": data["classify"], "/submit": data["submit"]}
+    colors = {"naive peer": "tab:blue", "same-answer peer": "tab:purple", "/classify": "tab:orange",
+              "/submit": "tab:green"}
     for name, pts in series.items():
         xs = [int(c) for c in pts]
         ax1.plot(xs, [pts[c]["msgs_per_s"] for c in pts], marker="o", color=colors[name], label=name)
@@ -177,7 +193,7 @@ def plot(data: dict, path: Path) -> None:
         ax2.plot(xs, [pts[c]["p99_ms"] for c in pts], marker="x", linestyle="--", color=colors[name],
                  label=f"{name} p99")
     ax1.axhline(data["bare_model"]["encoder_heads_msgs_per_s"], color="grey", linestyle=":",
-                label="bare model, batch 32")
+                label=f"bare model, chunks of {data['bare_model']['chunk']}")
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(CONCURRENCY), [str(c) for c in CONCURRENCY])
@@ -222,9 +238,11 @@ def main() -> int:
     if args.skip_peer:
         import json
 
-        data["naive_peer"] = json.loads((ROOT / "bench" / "results" / "speed.json").read_text())["naive_peer"]
+        last = json.loads((ROOT / "bench" / "results" / "speed.json").read_text())
+        data["naive_peer"], data["same_answer_peer"] = last["naive_peer"], last["same_answer_peer"]
     else:
         data["naive_peer"] = naive_peer(msgs, args.seconds, args.warmup)
+        data["same_answer_peer"] = naive_peer(msgs, args.seconds, args.warmup, same_answer=True)
 
     env = service_env(args.quantize, args.threads)
     data["classify"], data["submit"], data["server"] = minsheng(msgs, args.seconds, args.warmup, env)
@@ -238,7 +256,7 @@ def main() -> int:
                                                             again["encoder_heads_msgs_per_s"]]}
     data["loadavg_at_end"] = loadavg()
 
-    for d in ("naive_peer", "classify", "submit"):  # JSON keys are strings
+    for d in ("naive_peer", "same_answer_peer", "classify", "submit"):  # JSON keys are strings
         data[d] = {str(k): v for k, v in data[d].items()}
     top = str(max(CONCURRENCY))
     bare = data["bare_model"]["encoder_heads_msgs_per_s"]
@@ -252,15 +270,16 @@ def main() -> int:
                                             / max(p["msgs_per_s"] for p in data["naive_peer"].values()), 2),
     }
     for c in data["classify"]:
-        ratios[f"classify_vs_peer_at_{c}"] = round(data["classify"][c]["msgs_per_s"] /
-                                                   data["naive_peer"][c]["msgs_per_s"], 2)
+        for peer_key, name in (("naive_peer", "peer"), ("same_answer_peer", "same_answer_peer")):
+            ratios[f"classify_vs_{name}_at_{c}"] = round(data["classify"][c]["msgs_per_s"] /
+                                                         data[peer_key][c]["msgs_per_s"], 2)
     data["ratios"] = ratios
     p50_alone = data["classify"]["1"]["p50_ms"]
     data["targets"] = {
         "classify >= 3x naive peer (32 clients)": ratios[f"classify_vs_peer_at_{top}"] >= TARGET_VS_PEER,
         "classify >= 60% of bare model (32 clients)": ratios[f"classify_vs_bare_at_{top}"] >= TARGET_VS_BARE,
         "classify p50 alone <= 25 ms": p50_alone is not None and p50_alone <= TARGET_P50_MS,
-        "no non-2xx answers": all(k.startswith("2") for d in ("classify", "submit", "naive_peer")
+        "no non-2xx answers": all(k.startswith("2") for d in ("classify", "submit", "naive_peer", "same_answer_peer")
                                   for p in data[d].values() for k in p["statuses"]),
     }
     data["total_s"] = round(time.monotonic() - started, 1)
@@ -268,11 +287,11 @@ def main() -> int:
     path = save(f"speed{suffix}", data)
     plot(data, path.with_suffix(".png"))
 
-    print(f"\nbare model (encoder+heads, batch 32): {bare} msg/s; full predict_proba "
+    print(f"\nbare model (encoder+heads, chunks of {data['bare_model']['chunk']}): {bare} msg/s; full predict_proba "
           f"{data['bare_model']['predict_proba_msgs_per_s']} msg/s; one message {data['bare_model']['single_message_p50_ms']} ms")
-    print(f"{'clients':>8} | {'naive peer':>24} | {'/classify':>24} | {'/submit':>24}")
+    print(f"{'clients':>8} | {'naive peer':>24} | {'same-answer peer':>24} | {'/classify':>24} | {'/submit':>24}")
     for c in data["classify"]:
-        row = [data[d][c] for d in ("naive_peer", "classify", "submit")]
+        row = [data[d][c] for d in ("naive_peer", "same_answer_peer", "classify", "submit")]
         print(f"{c:>8} | " + " | ".join(f"{p['msgs_per_s']:6.2f}/s p50 {p['p50_ms']:>6} p99 {p['p99_ms']:>6}"
                                          for p in row))
     print("ratios:", ratios)

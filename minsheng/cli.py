@@ -75,9 +75,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_classify(args) -> int:
+    from minsheng.model.embedding import served_quantize
     from minsheng.serving.batch import InputError, classify_file
 
-    clf, labels = _load(args.model)
+    clf, labels = _load(args.model, quantize=served_quantize())  # the service's tags, at its speed
     try:
         counts = classify_file(Path(args.input), Path(args.output), clf, labels)
     except (InputError, OSError) as e:
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--benchmark-limit", type=int, help=LIMIT_HELP)
     p.set_defaults(func=cmd_promote)
 
-    p = sub.add_parser("classify", help="tag a CSV or JSONL file")
+    p = sub.add_parser("classify", help="tag a CSV or JSONL file (the model as served: $MINSHENG_QUANTIZE)")
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--model", help=model_help)

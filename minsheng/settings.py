@@ -21,7 +21,7 @@ class Settings:
     model: str | None  # MINSHENG_MODEL: a model-store tag pinned to serve
     default_model: str | None  # MINSHENG_DEFAULT_MODEL: serves until one is promoted (a bento's packed model)
     quantize: str  # MINSHENG_QUANTIZE: "int8" or "off"
-    threads: int  # MINSHENG_THREADS: torch threads of the model service; 0: all cores but one
+    threads: int  # MINSHENG_THREADS: batches the model service computes side by side (a core each); 0: all cores
     host: str  # MINSHENG_HOST
     port: int  # MINSHENG_PORT
     auth: bool  # MINSHENG_AUTH=off opens /classify and /submit without a token

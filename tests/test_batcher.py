@@ -77,3 +77,34 @@ def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on():
         return await batcher([]), await batcher([3])
 
     assert asyncio.run(scenario()) == ([], [6])
+
+
+def test_with_two_workers_two_batches_run_side_by_side_and_neither_is_alone():
+    class TwoAtOnce(Model):
+        """Each batch waits until two run at once; records whether the batcher called it alone."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.both = threading.Barrier(2, timeout=5)
+            self.alone: list[bool] = []
+
+        def __call__(self, items: list[int]) -> list[int]:
+            self.both.wait()  # a broken barrier (one worker only) fails the call
+            self.alone.append(batcher.alone())
+            self.both.wait()  # neither finishes before both have looked
+            return [2 * i for i in items]
+
+    model = TwoAtOnce()
+    batcher = GreedyBatcher(model, max_batch_size=1, workers=2)
+
+    async def scenario():
+        return await asyncio.gather(batcher([1]), batcher([2]))
+
+    assert asyncio.run(scenario()) == [[2], [4]]
+    assert model.alone == [False, False]
+
+
+def test_a_lone_batch_is_alone():
+    seen = []
+    batcher = GreedyBatcher(lambda items: seen.append(batcher.alone()) or items, workers=2)
+    assert asyncio.run(batcher([5])) == [5] and seen == [True]

@@ -170,3 +170,24 @@ def test_an_id_beyond_the_id_columns_range_is_refused_not_a_database_error(srv):
             r = c.request(method, path)
             assert r.status_code == 422, (path, r.status_code, r.text)
             assert r.json()["problems"], r.text
+
+
+def test_the_service_reads_a_message_as_the_model_does_with_its_pii_names_included_masked(server):
+    """The intake's one spaCy/jieba pass gives the PII that the model input masks: the served tags are those of
+    the shipped model reading masked_input(title, text) in-process (the batch command's path)."""
+    from minsheng.core.labels import load_labels
+    from minsheng.core.routing import route
+    from minsheng.model.classifier import Classifier
+    from minsheng.model.registry import SHIPPED_MODEL
+
+    message = {"title": "路灯坏了", "text": "我是刘德明,电话13812345678,A市A3区联丰路米兰春天小区的路灯坏了一个月没人修"}
+    with server.client(server.token("intake")) as c:
+        assert c.get("/info").json()["quantize"] == "int8"
+        served = c.post("/classify", json={"messages": [message]}).json()["results"][0]
+    assert [p["type"] for p in served["pii"]] == ["NAME", "PHONE"]
+    scores = Classifier.load(SHIPPED_MODEL, quantize="int8").predict([(message["title"], message["text"])])[0]
+    expected = route(scores, load_labels(), message["title"], message["text"]).to_dict()
+    for field in ("domain", "sentiment", "appeal", "queue", "domain_top3"):
+        assert served[field] == expected[field], field
+    for task in ("domain", "sentiment", "appeal"):
+        assert served[f"{task}_confidence"] == pytest.approx(expected[f"{task}_confidence"], abs=1e-4), task

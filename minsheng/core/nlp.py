@@ -409,7 +409,7 @@ def mask_pii(text: str, spans: Sequence[PiiSpan | dict]) -> str:
     return text
 
 
-def masked_input(title: str | None, text: str, pii: Sequence[dict] | None = None) -> str:
+def masked_input(title: str | None, text: str, pii: Sequence[PiiSpan | dict] | None = None) -> str:
     """The model input (title。text) with PII replaced by its type ("[PHONE]"): what the classifier reads in
     training, evaluation and serving, and what the case base and hot issues embed, so no prediction or vector
     is computed from a citizen's phone number or ID. `pii`: the spans found at intake (offsets into the

@@ -3,6 +3,7 @@ calibrated, saved as one folder. `predict` is what the service, the batch comman
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,11 @@ from minsheng.model.tfidf import TfidfHeads
 from minsheng.settings import QUANTIZATIONS
 
 META_FILE, WEIGHTS_FILE, TFIDF_FILE = "minsheng.json", "model.safetensors", "tfidf.npz"
+# Messages per encoder call. One: a message's int8 scores then never depend on its batch neighbours (dynamic
+# int8 quantizes activations per call), no padding is computed, and on a CPU at 256 tokens it is as fast per
+# message as any batch (int8, two single-thread workers: 74 msg/s at 1, 74 at 8, 69 at 16; bench/README.md,
+# finding 16).
+CHUNK = 1
 
 
 def quantize_int8(encoder: MultiHeadEncoder) -> MultiHeadEncoder:
@@ -93,6 +99,9 @@ class Classifier:
         self.meta = meta
         self.max_length = max_length
         self.quantize = "off"  # "int8" once Classifier.load quantized the encoder
+        # the service encodes on several threads at once; a fast tokenizer called from two threads at once can
+        # fail ("Already borrowed"), and tokenizing is ~3 % of a message's time
+        self._tokenizing = threading.Lock()
 
     @property
     def version(self) -> str:
@@ -114,8 +123,10 @@ class Classifier:
         vectors: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
-            enc = self.tokenizer.pad({"input_ids": token_ids(self.tokenizer, [texts[i] for i in idx], self.max_length)},
-                                     return_tensors="pt")
+            with self._tokenizing:
+                enc = self.tokenizer.pad(
+                    {"input_ids": token_ids(self.tokenizer, [texts[i] for i in idx], self.max_length)},
+                    return_tensors="pt")
             pooled = self.encoder.embed(enc["input_ids"], enc["attention_mask"])
             logits.append({t: head(pooled).float().numpy() for t, head in self.encoder.heads.items()})
             vectors.append(pooled.float().numpy())
@@ -124,29 +135,33 @@ class Classifier:
         return ({t: np.concatenate([c[t] for c in logits])[inverse] for t in self.encoder.heads},
                 np.concatenate(vectors)[inverse])
 
-    def component_probs(self, texts: Sequence[str], batch_size: int = 16):
+    def component_probs(self, texts: Sequence[str], batch_size: int = CHUNK):
         """Uncalibrated probabilities of each member: ({head: p_encoder}, {head: p_tfidf})."""
         enc, _ = self.encode(texts, batch_size)
         tf = self.tfidf.predict_logits(list(texts))
         return {t: softmax(v) for t, v in enc.items()}, {t: softmax(v) for t, v in tf.items()}
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 16) -> dict[str, np.ndarray]:
+    def predict_proba(self, texts: Sequence[str], batch_size: int = CHUNK) -> dict[str, np.ndarray]:
         if not texts:
             return {t: np.zeros((0, len(v))) for t, v in self.labels.items()}
         return self.calibration.apply(*self.component_probs(texts, batch_size))
 
-    def predict(self, items: Sequence[tuple[str | None, str]], batch_size: int = 16) -> list[Scores]:
+    def predict(self, items: Sequence[tuple[str | None, str]], batch_size: int = CHUNK) -> list[Scores]:
         """items: (title, text) pairs, read PII-masked as in training."""
-        probs = self.predict_proba([masked_input(title, text) for title, text in items], batch_size)
-        return [Scores({t: dict(zip(self.labels[t], map(float, probs[t][i]))) for t in self.labels})
-                for i in range(len(items))]
+        return self.scores([masked_input(title, text) for title, text in items], batch_size)
 
-    def embed(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+    def scores(self, inputs: Sequence[str], batch_size: int = CHUNK) -> list[Scores]:
+        """The Scores of model inputs already masked (masked_input)."""
+        probs = self.predict_proba(inputs, batch_size)
+        return [Scores({t: dict(zip(self.labels[t], map(float, probs[t][i]))) for t in self.labels})
+                for i in range(len(inputs))]
+
+    def embed(self, texts: Sequence[str], batch_size: int = CHUNK) -> np.ndarray:
         """L2-normalised mean-pooled sentence vectors from the same encoder (for similar cases)."""
         _, vectors = self.encode(list(texts), batch_size)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
-    def predict_and_embed(self, texts: Sequence[str], batch_size: int = 16) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def predict_and_embed(self, texts: Sequence[str], batch_size: int = CHUNK) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """predict_proba and embed of the same model inputs from one encoder pass (building the case base)."""
         logits, vectors = self.encode(list(texts), batch_size)
         tf = self.tfidf.predict_logits(list(texts))

@@ -1,7 +1,9 @@
 """Greedy batching for the model: a call runs as soon as the model is free, together with every call that queued
 while the previous batch was computing. Alone, a message waits for nothing; under load, batches form by
 themselves. BentoML's adaptive batcher instead waits as long as the average past wait, which a burst inflates and
-an idle period never deflates (bench/README.md, finding 10)."""
+an idle period never deflates (bench/README.md, finding 10). Several workers each take the next batch: two
+single-threaded encoder passes side by side keep both cores busy without the stalls of one two-thread pass whose
+second core the HTTP worker has taken (finding 16)."""
 from __future__ import annotations
 
 import asyncio
@@ -21,16 +23,26 @@ class _Job:
 
 
 class GreedyBatcher:
-    """`await batcher(items)` → fn's outputs for those items. fn (items → one output per item) runs on one thread
-    of its own, over at most max_batch_size items a call (a bigger single call runs alone). More than max_queued
-    items waiting is back-pressure: ServiceUnavailable (a 503 to the client) rather than an ever longer wait."""
+    """`await batcher(items)` → fn's outputs for those items. fn (items → one output per item) runs on `workers`
+    threads of its own, over at most max_batch_size items a call (a bigger single call runs alone). More than
+    max_queued items waiting is back-pressure: ServiceUnavailable (a 503 to the client) rather than an ever
+    longer wait."""
 
-    def __init__(self, fn: Callable[[list], list], max_batch_size: int = 32, max_queued: int = 256) -> None:
+    def __init__(self, fn: Callable[[list], list], max_batch_size: int = 32, max_queued: int = 256,
+                 workers: int = 1) -> None:
         self.fn, self.max_batch_size, self.max_queued = fn, max_batch_size, max_queued
         self._jobs: deque[_Job] = deque()
         self._queued = 0  # items in self._jobs
+        self._running = 0  # batches being computed
         self._ready = threading.Condition()
-        threading.Thread(target=self._run, name="model-batches", daemon=True).start()
+        for i in range(workers):
+            threading.Thread(target=self._run, name=f"model-batches-{i}", daemon=True).start()
+
+    def alone(self) -> bool:
+        """Whether the calling worker's batch is the only work: no other batch running, nothing queued (fn may then
+        spend every core on it)."""
+        with self._ready:
+            return self._running <= 1 and not self._jobs
 
     async def __call__(self, items: Sequence[Any]) -> list:
         if not items:
@@ -54,6 +66,7 @@ class GreedyBatcher:
                 size += len(self._jobs[0].items)
                 batch.append(self._jobs.popleft())
             self._queued -= size
+            self._running += 1
             return batch
 
     def _run(self) -> None:
@@ -65,6 +78,9 @@ class GreedyBatcher:
                 for job in batch:
                     job.loop.call_soon_threadsafe(_settle, job.future, None, exc)
                 continue
+            finally:
+                with self._ready:
+                    self._running -= 1
             start = 0
             for job in batch:
                 job.loop.call_soon_threadsafe(_settle, job.future, outputs[start:start + len(job.items)], None)

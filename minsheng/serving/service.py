@@ -5,7 +5,6 @@ Requests flow: validate (schemas) → analyze text (spaCy: PII, keywords, places
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import bentoml
@@ -29,7 +28,6 @@ from minsheng.assist.assistant import Assistant, expected_embedding
 from minsheng.core.labels import TASKS, load_labels
 from minsheng.core.nlp import get_analyzer, masked_input
 from minsheng.core.routing import Scores, intake_cues, route
-from minsheng.core.text import normalize
 from minsheng.serving import metrics
 from minsheng.serving.delivery import Deliverer
 from minsheng.serving.limits import BodyLimit
@@ -93,7 +91,6 @@ class Minsheng:
     def __init__(self) -> None:
         self.labels = load_labels()
         self.analyzer = get_analyzer()
-        self._analysis = ThreadPoolExecutor(max_workers=8, thread_name_prefix="analysis")
         engine = make_engine()
         migrate(engine)
         self.sessions = session_factory(engine)
@@ -108,13 +105,14 @@ class Minsheng:
 
     def _tag(self, items: list[tuple[str | None, str]]) -> list[tuple[Tags, dict]]:
         """Tags and the Tagger's answer (full calibrated scores {task: {label: p}}, sentence vector) of each
-        (title, text). The model reads the PII-masked input: it never sees a phone number or an ID. The spaCy
-        analysis, which the model input does not need, runs meanwhile (the Tagger is another process; the
-        Tagger's client must be called from this request thread, which has the event loop's token)."""
-        analyses = self._analysis.submit(self.analyzer.pipe, [normalize(text) for _, text in items])
-        predictions = self.tagger.to_sync.predict([masked_input(t, x) for t, x in items])
+        (title, text). One spaCy/jieba pass per text gives its PII, keywords and places; the model reads the
+        input with that PII masked: it never sees a phone number, an ID or a name (the Tagger's client must be
+        called from this request thread, which has the event loop's token)."""
+        analyses = self.analyzer.pipe([text for _, text in items])
+        predictions = self.tagger.to_sync.predict([masked_input(title, a.text, a.pii)
+                                                   for (title, _), a in zip(items, analyses)])
         out = []
-        for (title, text), analysis, p in zip(items, analyses.result(), predictions):
+        for (title, text), analysis, p in zip(items, analyses, predictions):
             routed = route(Scores(p["scores"]), self.labels, title, text).to_dict()
             out.append((Tags(**routed, **analysis.to_dict(), model_version=p["model_version"]), p))
         return out

@@ -34,12 +34,16 @@ class Tagger:
         engine = make_engine()
         migrate(engine)  # at head already when started by `minsheng serve`; a bare `bentoml serve` may need it
         self.sessions = session_factory(engine)
-        # one core is left to the entry worker (HTTP, spaCy): a torch thread team stalls when a core is taken
-        self.threads = settings().threads or max(1, (os.cpu_count() or 2) - 1)
+        # batches side by side, one core each (a torch thread team stalls when the entry worker takes one of its
+        # cores); a message alone gets them all (bench/README.md, finding 16)
+        self.threads = settings().threads or os.cpu_count() or 1
         self.quantize = served_quantize()
         self._reload_lock = threading.Lock()
+        self._worker = threading.local()  # each batch worker's torch thread count
         self.tag, self.classifier = self._load_wanted()
-        self._batches = GreedyBatcher(self._answer, max_batch_size=32, max_queued=256)
+        # small batches: the encoder reads one message a call anyway (model/classifier.py, CHUNK), and a worker
+        # that took the whole queue would leave the others idle
+        self._batches = GreedyBatcher(self._answer, max_batch_size=8, max_queued=256, workers=self.threads)
         self._build_case_base()
 
     def _build_case_base(self) -> None:
@@ -57,13 +61,19 @@ class Tagger:
         )
 
         model = stored_model(self._wanted_tag())
-        classifier = Classifier.load(model.path, threads=self.threads, quantize=self.quantize)
+        classifier = Classifier.load(model.path, threads=1, quantize=self.quantize)
         classifier.check_labels(load_labels())
         return str(model.tag), classifier
 
     def _answer(self, texts: list[str]) -> list[dict]:
         """One encoder pass over a batch: for each text the model version, the calibrated scores per task, the
         sentence vector and what it is comparable by (`embedding`: model version and quantization)."""
+        import torch  # in the model worker only: see __init__
+
+        threads = self.threads if self._batches.alone() else 1
+        if getattr(self._worker, "threads", None) != threads:  # a change costs ~4 ms (torch clears caches)
+            torch.set_num_threads(threads)  # the calling thread's (OpenMP)
+            self._worker.threads = threads
         classifier = self.classifier  # one model per batch, even if a reload swaps it meanwhile
         probs, vectors = classifier.predict_and_embed(texts)
         labels = classifier.labels

@@ -54,7 +54,7 @@ def peer_batch(msgs: list[dict[str, str]], batch_size: int) -> dict:
     texts = model_inputs(msgs)
     done = 0
     with torch.inference_mode(), tqdm(total=len(texts), desc="peer pipeline", unit="msg") as bar:
-        for out in pipe(texts, batch_size=batch_size):
+        for _ in pipe(iter(texts), batch_size=batch_size):  # an iterator in, results out one by one: progress
             done += 1
             bar.update(1)
     seconds = time.perf_counter() - t0

@@ -227,7 +227,7 @@ def kill9_all(srv: ServerProcess) -> list[int]:
 
 def service_env(quantize: str, threads: int | None = None) -> dict[str, str]:
     """Environment of a server variant: MINSHENG_QUANTIZE ("int8", "off" = fp32) and MINSHENG_THREADS (unset: the
-    service's default, all cores but one)."""
+    service's default: a batch worker per core)."""
     env = {"MINSHENG_QUANTIZE": quantize}
     if threads:
         env["MINSHENG_THREADS"] = str(threads)

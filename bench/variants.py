@@ -1,7 +1,8 @@
 """The speed-ups that should keep accuracy, each measured in-process on the shipped model: torch threads (1, 2),
 dynamic int8 quantization of the transformer's nn.Linear layers (minsheng.model.classifier.quantize_int8, as the
-service runs it), and the batch size of the length-sorted chunks (16, what the tagger's predict_proba uses by
-default, vs 32). For each: the encoder+heads rate, one message alone, and (per numeric format) the domain macro-F1 on data/domain/dev.csv through the Classifier
+service runs it), and the batch size of the length-sorted chunks (Classifier's CHUNK, what the service and
+predict_proba use, vs 16 and 32). For each: the encoder+heads rate, one message alone, and (per numeric format,
+as served: chunks of CHUNK) the domain macro-F1 on data/domain/dev.csv through the Classifier
 (minsheng/training/metrics.py's macro_f1, classes with >= 10 dev examples) and the agreement of its domain decisions
 with fp32.
 
@@ -63,6 +64,7 @@ def main() -> int:
     import pandas as pd
     import torch
 
+    from minsheng.model.classifier import CHUNK
     from minsheng.training.metrics import macro_f1
 
     dev = pd.read_csv(ROOT / "data" / "domain" / "dev.csv", dtype=str, keep_default_na=False)
@@ -78,7 +80,7 @@ def main() -> int:
         y = np.array([labels.index(d) for d in dev["domain"]])
         t0 = time.perf_counter()
         with torch.inference_mode():
-            pred = clf.predict_proba(dev_texts, batch_size=32)["domain"].argmax(1)
+            pred = clf.predict_proba(dev_texts)["domain"].argmax(1)
         decisions[fmt] = pred
         data["accuracy"][fmt] = {"domain_macro_f1": round(100 * macro_f1(y, pred), 2),
                                  "domain_accuracy": round(100 * float((pred == y).mean()), 2),
@@ -87,7 +89,7 @@ def main() -> int:
         print(f"{fmt}: {data['accuracy'][fmt]}", flush=True)
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            for batch in (16, 32):
+            for batch in sorted({CHUNK, 16, 32}):
                 name = f"{fmt} threads={threads} batch={batch}"
                 data["variants"][name] = {"encoder_heads_msgs_per_s": rate(clf, texts, batch, args.seconds)}
                 if batch == 32:

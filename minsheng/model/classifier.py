@@ -148,13 +148,9 @@ class Classifier:
 
     def predict(self, items: Sequence[tuple[str | None, str]], batch_size: int = CHUNK) -> list[Scores]:
         """items: (title, text) pairs, read PII-masked as in training."""
-        return self.scores([masked_input(title, text) for title, text in items], batch_size)
-
-    def scores(self, inputs: Sequence[str], batch_size: int = CHUNK) -> list[Scores]:
-        """The Scores of model inputs already masked (masked_input)."""
-        probs = self.predict_proba(inputs, batch_size)
+        probs = self.predict_proba([masked_input(title, text) for title, text in items], batch_size)
         return [Scores({t: dict(zip(self.labels[t], map(float, probs[t][i]))) for t in self.labels})
-                for i in range(len(inputs))]
+                for i in range(len(items))]
 
     def embed(self, texts: Sequence[str], batch_size: int = CHUNK) -> np.ndarray:
         """L2-normalised mean-pooled sentence vectors from the same encoder (for similar cases)."""

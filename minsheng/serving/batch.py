@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import csv
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
 from tqdm.auto import tqdm
 
 from minsheng.core.labels import LabelSet
-from minsheng.core.nlp import masked_input
 from minsheng.core.routing import route
 from minsheng.core.text import MAX_TEXT_CHARS, normalize
 from minsheng.model.classifier import Classifier
@@ -64,44 +62,32 @@ def _row_problem(row: dict) -> str | None:
     return None
 
 
-def _masked(chunk: list[dict]) -> tuple[list[str | None], list[str]]:
-    """Each row's problem, and the model inputs of the rows without one."""
-    problems = [_row_problem(r) for r in chunk]
-    return problems, [masked_input(r.get("title"), r["text"]) for r, p in zip(chunk, problems) if p is None]
-
-
 def classify_rows(rows: list[dict], clf: Classifier, labels: LabelSet, batch_size: int = 64) -> Iterator[dict]:
-    """Yields each row with the output fields added, in input order, with a progress bar. The PII masking (jieba,
-    Python) of the chunks ahead runs on a thread of its own while the encoder (which releases the GIL) reads the
-    current chunk."""
+    """Yields each row with the output fields added, in input order, with a progress bar."""
     bar = tqdm(total=len(rows), desc="classifying", unit="msg")
-    chunks = [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
-    with ThreadPoolExecutor(1, thread_name_prefix="masking") as masking:
-        for chunk, (problems, inputs) in zip(chunks, masking.map(_masked, chunks)):
-            yield from _tagged(chunk, problems, clf.scores(inputs), labels)
-            bar.update(len(chunk))
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        problems = [_row_problem(r) for r in chunk]
+        good = [r for r, p in zip(chunk, problems) if p is None]
+        preds = iter(clf.predict([(r.get("title"), r["text"]) for r in good]))
+        for row, problem in zip(chunk, problems):
+            out = {k: v for k, v in row.items() if k != "__error__"}
+            if problem:
+                out.update({k: "" for k in OUTPUT_FIELDS}, error=problem)
+            else:
+                r = route(next(preds), labels, row.get("title"), row["text"])
+                out.update(
+                    domain=r.domain, domain_confidence=round(r.domain_confidence, 4),
+                    domain_top3=json.dumps(r.to_dict()["domain_top3"], ensure_ascii=False),
+                    sentiment=r.sentiment, sentiment_confidence=round(r.sentiment_confidence, 4),
+                    appeal=r.appeal, appeal_confidence=round(r.appeal_confidence, 4),
+                    urgent=int(r.urgent), urgent_confidence=round(r.urgent_confidence, 4),
+                    urgent_cues="、".join(r.urgent_cues), possible_emergency=int(r.possible_emergency),
+                    possible_emergency_cues="、".join(r.possible_emergency_cues), praise_cues="、".join(r.praise_cues),
+                    department=r.department, needs_review=int(r.needs_review), error="")
+            yield out
+        bar.update(len(chunk))
     bar.close()
-
-
-def _tagged(chunk: list[dict], problems: list[str | None], scores: list, labels: LabelSet) -> Iterator[dict]:
-    """The rows of a chunk with the output fields: the scores of its good rows, in order; an error for the rest."""
-    preds = iter(scores)
-    for row, problem in zip(chunk, problems):
-        out = {k: v for k, v in row.items() if k != "__error__"}
-        if problem:
-            out.update({k: "" for k in OUTPUT_FIELDS}, error=problem)
-        else:
-            r = route(next(preds), labels, row.get("title"), row["text"])
-            out.update(
-                domain=r.domain, domain_confidence=round(r.domain_confidence, 4),
-                domain_top3=json.dumps(r.to_dict()["domain_top3"], ensure_ascii=False),
-                sentiment=r.sentiment, sentiment_confidence=round(r.sentiment_confidence, 4),
-                appeal=r.appeal, appeal_confidence=round(r.appeal_confidence, 4),
-                urgent=int(r.urgent), urgent_confidence=round(r.urgent_confidence, 4),
-                urgent_cues="、".join(r.urgent_cues), possible_emergency=int(r.possible_emergency),
-                possible_emergency_cues="、".join(r.possible_emergency_cues), praise_cues="、".join(r.praise_cues),
-                department=r.department, needs_review=int(r.needs_review), error="")
-        yield out
 
 
 def classify_file(src: Path, dst: Path, clf: Classifier, labels: LabelSet) -> dict[str, int]:

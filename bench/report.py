@@ -248,10 +248,13 @@ def render_similar_cases(d: dict) -> str:
     big, dim, budget = lat[-1], d["dim"], d["latency_budget_ms"]
     budget_rows = int(budget * 1000 / (big["p95"] / big["n"] * 1000))
     embed = d["embed_ms"]
+    shipped = json.loads((HERE.parent / "models" / "default" / "minsheng.json").read_text(encoding="utf-8"))["version"]
+    stale = ("" if d["model_version"] == shipped else
+             f"\n**Stale:** measured with model {d['model_version']}, not the shipped {shipped}; re-run it.\n")
     return f"""# Similar past cases: domain agreement and search latency
 
 _Rendered by `bench/report.py` from `bench/results/similar_cases.json`; {provenance(d)}._
-Regenerate: `.venv/bin/python bench/similar_cases.py` (embeddings cached in `build/bench/`).
+{stale}Regenerate: `.venv/bin/python bench/similar_cases.py` (embeddings cached in `build/bench/`).
 Model: `{d['model_version']}` ({d['base_model']}), {dim}-dimensional L2-normalised mean-pooled vectors of
 the classifier's own encoder (`Classifier.embed`, as `Tagger.embed` serves them). Machine: {d['machine']},
 {d['torch_threads']} torch threads; this run took {d['runtime_s']:.0f} s.

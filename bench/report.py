@@ -250,7 +250,7 @@ def render_similar_cases(d: dict) -> str:
     embed = d["embed_ms"]
     shipped = json.loads((HERE.parent / "models" / "default" / "minsheng.json").read_text(encoding="utf-8"))["version"]
     stale = ("" if d["model_version"] == shipped else
-             f"\n**Stale:** measured with model {d['model_version']}, not the shipped {shipped}; re-run it.\n")
+             f"\n**Stale:** measured with model {d['model_version']}, not the shipped {shipped}; re-run it.\n\n")
     return f"""# Similar past cases: domain agreement and search latency
 
 _Rendered by `bench/report.py` from `bench/results/similar_cases.json`; {provenance(d)}._

@@ -50,23 +50,58 @@ def test_shipped_model_knows_exactly_these_labels():
     assert {t: tuple(v) for t, v in meta["labels"].items()} == labels.values
 
 
+def _prediction(labels, domain_scores: dict[str, float]) -> Scores:
+    """Uniform scores on every head but the domain's, which spreads what `domain_scores` leaves evenly."""
+    rest = (1 - sum(domain_scores.values())) / max(1, len(labels.domains) - len(domain_scores))
+    scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
+    scores["domain"] = {d: domain_scores.get(d, rest) for d in labels.domains}
+    return Scores(scores)
+
+
 def test_a_domain_with_its_own_threshold_sends_less_sure_messages_to_triage():
     """routing.yaml's domain_confidence_by_domain: that domain's messages need more confidence than the others."""
     labels = load_labels()
     strict, other = labels.domains[:2]
-    labels = dataclasses.replace(labels, domain_threshold=0.5, domain_threshold_overrides={strict: 0.7})
+    labels = dataclasses.replace(labels, domain_threshold=0.5, domain_threshold_overrides={strict: 0.7},
+                                 unfamiliar_share=None)
 
-    def prediction(domain: str, p: float) -> Scores:
-        rest = (1 - p) / (len(labels.domains) - 1)
-        scores = {t: {v: 1 / len(labels.values[t]) for v in labels.values[t]} for t in TASKS}
-        scores["domain"] = {d: p if d == domain else rest for d in labels.domains}
-        return Scores(scores)
-
-    assert route(prediction(strict, 0.6), labels, None, "").queue == labels.triage.queue
-    assert route(prediction(strict, 0.6), labels, None, "").needs_review
-    assert route(prediction(strict, 0.8), labels, None, "").queue == labels.routes[strict].queue
-    routed = route(prediction(other, 0.6), labels, None, "")
+    assert route(_prediction(labels, {strict: 0.6}), labels, None, "").queue == labels.triage.queue
+    assert route(_prediction(labels, {strict: 0.6}), labels, None, "").needs_review
+    assert route(_prediction(labels, {strict: 0.8}), labels, None, "").queue == labels.routes[strict].queue
+    routed = route(_prediction(labels, {other: 0.6}), labels, None, "")
     assert not routed.needs_review and routed.queue == labels.routes[other].queue
+
+
+def test_a_familiar_domain_with_much_on_the_unfamiliar_ones_goes_to_triage():
+    """routing.yaml's unfamiliar_share: a confident familiar top domain still goes to triage when the domains
+    the model saw little of hold that share together; a top unfamiliar domain is not affected."""
+    labels = load_labels()
+    familiar = labels.familiar_domains[0]
+    unfamiliar = [d for d in labels.domains if d not in labels.familiar_domains]
+    share = labels.unfamiliar_share
+    assert familiar and unfamiliar and 0 < share < 0.5
+    others = [d for d in labels.familiar_domains if d != familiar]
+
+    def routed(top: str, p_top: float, on_unfamiliar: float):
+        on_familiar = 1 - p_top - on_unfamiliar  # spread over the other familiar domains, none on the rest
+        spread = {d: on_unfamiliar / len(unfamiliar) for d in unfamiliar if d != top}
+        spread |= {d: on_familiar / len(others) for d in others if d != top}
+        return route(_prediction(labels, {top: p_top, **spread}), labels, None, "")
+
+    assert routed(familiar, 0.7, share * 0.9).queue == labels.routes[familiar].queue
+    assert routed(familiar, 0.7, share * 1.1).needs_review
+    assert routed(familiar, 0.7, share * 1.1).queue == labels.triage.queue
+    off = dataclasses.replace(labels, unfamiliar_share=None)
+    assert not route(_prediction(off, {familiar: 0.7, unfamiliar[0]: share * 1.1}), off, None, "").needs_review
+    top = unfamiliar[0]  # the rule is about familiar top domains: an unfamiliar one keeps its threshold only
+    assert not routed(top, 0.7, 0.3 - 1e-9).needs_review
+
+
+def test_familiar_domains_are_the_shipped_models_domain_group():
+    """routing.yaml's familiar_domains must be the domains the shipped model's Teddy-only head knows."""
+    meta = json.loads((SHIPPED_MODEL / "minsheng.json").read_text(encoding="utf-8"))
+    labels = load_labels()
+    assert {labels.domains[i] for i in meta["calibration"]["group"]} == set(labels.familiar_domains)
 
 
 def test_urgent_and_possible_emergency_cues_are_distinct_phrases_and_kinds():

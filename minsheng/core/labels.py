@@ -30,6 +30,8 @@ class LabelSet:
     domain_threshold: float
     urgent_threshold: float
     domain_threshold_overrides: dict[str, float]  # domain -> its own triage threshold (routing.yaml)
+    familiar_domains: tuple[str, ...]  # the domains of the large training set (routing.yaml)
+    unfamiliar_share: float | None  # a familiar top domain with this much on the others goes to triage; None: off
     urgent_cues: dict[str, tuple[str, ...]]  # emergency kind -> phrases that make a message urgent (routing.yaml)
     possible_emergency: dict[str, tuple[str, ...]]  # hazard kind -> phrases that put it in the lane read first
     cue_conditional: tuple[str, ...]  # words before an urgent cue that make it a risk, not an event ("一旦")
@@ -92,6 +94,11 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
     for task, label in (praise.get("labels") or {}).items():
         if label not in values.get(task, ()):
             raise ValueError(f"routing.yaml praise: {label!r} is no {task} label of tasks.yaml")
+    familiar = tuple(routing.get("familiar_domains") or ())
+    if set(familiar) - set(values["domain"]):
+        raise ValueError(f"routing.yaml familiar_domains: {sorted(set(familiar) - set(values['domain']))} are "
+                         "no domains of taxonomy.csv")
+    share = routing["thresholds"].get("unfamiliar_share")
     return LabelSet(
         values=values,
         taxonomy=taxonomy,
@@ -101,6 +108,8 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
         urgent_threshold=float(routing["thresholds"]["urgent"]),
         domain_threshold_overrides={d: float(v) for d, v in
                                     (routing["thresholds"].get("domain_confidence_by_domain") or {}).items()},
+        familiar_domains=familiar,
+        unfamiliar_share=None if share is None else float(share),
         urgent_cues=_kinds(routing, "urgent_cues"),
         possible_emergency=_kinds(routing, "possible_emergency"),
         cue_conditional=tuple((routing.get("cue_context") or {}).get("conditional") or ()),

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from minsheng.core.labels import LabelSet
 from minsheng.core.text import model_input, normalize
 
@@ -123,6 +125,20 @@ def find_praise_cues(title: str | None, text: str, labels: LabelSet) -> list[str
     return [p for p in labels.praise_phrases if p in said]
 
 
+def needs_triage(p_domain: np.ndarray, labels: LabelSet) -> np.ndarray:
+    """For each row of calibrated domain probabilities (columns in labels.domains order): whether the domain is
+    too uncertain for a department. It is when the top domain's probability is below its threshold, or when the
+    top domain is a familiar one and the unfamiliar domains hold at least routing.yaml's unfamiliar_share: the
+    model underrates the domains it saw few messages of, so their messages mostly land in a familiar queue."""
+    top = p_domain.argmax(1)
+    thresholds = np.array([labels.review_threshold(d) for d in labels.domains])
+    review = p_domain.max(1) < thresholds[top]
+    if labels.unfamiliar_share is not None and labels.familiar_domains:
+        familiar = np.isin(np.array(labels.domains), labels.familiar_domains)
+        review |= familiar[top] & (p_domain[:, ~familiar].sum(1) >= labels.unfamiliar_share)
+    return review
+
+
 def route(pred: Scores, labels: LabelSet, title: str | None, text: str) -> Routed:
     """The tags and destination of the message (title, text) that `pred` scored. The message is searched for
     urgent cues, hazards that may be an emergency, and praise, which the model, trained on few such messages,
@@ -140,7 +156,7 @@ def route(pred: Scores, labels: LabelSet, title: str | None, text: str) -> Route
         sentiment_p, appeal_p = pred.scores["sentiment"][sentiment], pred.scores["appeal"][appeal]
     urgent = urgent_p >= labels.urgent_threshold or bool(cues)
     possible = urgent or bool(hazards) or urgent_p >= labels.possible_emergency_score
-    needs_review = domain_p < labels.review_threshold(domain)
+    needs_review = bool(needs_triage(np.array([[pred.scores["domain"][d] for d in labels.domains]]), labels)[0])
     dest = labels.triage if needs_review else labels.routes[domain]
     return Routed(
         domain=domain, domain_confidence=domain_p, domain_top3=pred.top("domain", 3),

@@ -14,7 +14,7 @@ from sklearn.metrics import (
 )
 
 from minsheng.core.labels import TASKS, LabelSet
-from minsheng.core.routing import find_urgent_cues
+from minsheng.core.routing import find_urgent_cues, needs_triage
 from minsheng.model.classifier import Classifier
 from minsheng.training import plots
 from minsheng.training.data import default_plan, inputs, label_ids, load_split
@@ -68,11 +68,9 @@ def _coverage(p: np.ndarray, y: np.ndarray):
 
 def _routing_of_unfamiliar(p: np.ndarray, y: np.ndarray, familiar: set[int], labels: LabelSet) -> dict:
     """Where messages of domains with little training data go: triage (good), the right or a wrong department."""
-    thresholds = np.array([labels.review_threshold(d) for d in labels.domains])
     out = {}
     for name, rows in (("rare_domains", ~np.isin(y, list(familiar))), ("common_domains", np.isin(y, list(familiar)))):
-        conf, pred, yy = p[rows].max(1), p[rows].argmax(1), y[rows]
-        review = conf < thresholds[pred]
+        pred, yy, review = p[rows].argmax(1), y[rows], needs_triage(p[rows], labels)
         out[name] = {"n": int(rows.sum()), "needs_review": float(review.mean()),
                      "right_department": float(((~review) & (pred == yy)).mean()),
                      "wrong_department": float(((~review) & (pred != yy)).mean())}
@@ -132,7 +130,18 @@ def _group_variants(clf: Classifier, p_enc: dict, p_tf: dict, y_all: dict, sourc
 
 def _thresholds(report: dict) -> str:
     overrides = report.get("domain_threshold_overrides") or {}
-    return ", ".join([f"{report['domain_threshold']:.2f}"] + [f"{d} {v:.2f}" for d, v in overrides.items()])
+    out = ", ".join([f"{report['domain_threshold']:.2f}"] + [f"{d} {v:.2f}" for d, v in overrides.items()])
+    share = report.get("unfamiliar_share")
+    return out + (f"; unfamiliar share {share:.2f}" if share is not None else "")
+
+
+SHARE_GRID = (None, 0.1, 0.15, 0.2, 0.3)
+
+
+def _share_variants(p: np.ndarray, y: np.ndarray, familiar: set[int], labels: LabelSet) -> list[dict]:
+    """The routing of unfamiliar domains at each unfamiliar_share routing.yaml could hold (None: off)."""
+    return [{"unfamiliar_share": share, "chosen": share == labels.unfamiliar_share,
+             **_routing_of_unfamiliar(p, y, familiar, replace(labels, unfamiliar_share=share))} for share in SHARE_GRID]
 
 
 def _as_served(served: Classifier, x: list[str], y_all: dict, source: np.ndarray, shipped: dict) -> dict:
@@ -174,8 +183,9 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     shipped = probs["shipped"]
     dom_rows = y_all["domain"] != -100
     familiar = {labels.index("domain", d) for d in set(np.asarray(dev["domain"])[source == "domain"])}
-    routing = _routing_of_unfamiliar(shipped["domain"][source == "citizen"],
-                                     y_all["domain"][source == "citizen"], familiar, labels)
+    citizen = (source == "citizen") & dom_rows
+    routing = _routing_of_unfamiliar(shipped["domain"][citizen], y_all["domain"][citizen], familiar, labels)
+    share_variants = _share_variants(shipped["domain"][citizen], y_all["domain"][citizen], familiar, labels)
     urgent_rows = y_all["urgent"] != -100
     urgent = _urgent_as_routed(shipped["urgent"][urgent_rows, 1], y_all["urgent"][urgent_rows],
                                [x for x, keep in zip(texts, urgent_rows) if keep], labels)
@@ -217,7 +227,8 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
         "blend_encoder_weight": clf.calibration.blend, "temperature": clf.calibration.temperature,
         "group_weight": clf.calibration.group_weight},
         "domain_threshold": labels.domain_threshold,
-        "domain_threshold_overrides": labels.domain_threshold_overrides, "results": results, "targets": targets,
+        "domain_threshold_overrides": labels.domain_threshold_overrides,
+        "unfamiliar_share": labels.unfamiliar_share, "share_variants": share_variants, "results": results, "targets": targets,
         "shipped_beats_baseline": beats, "routing_by_domain_familiarity": routing,
         "urgent_as_routed": urgent, "figures": figures,
         "as_served": as_served, "group_variants": group_variants,
@@ -226,6 +237,10 @@ def evaluate(clf: Classifier, labels: LabelSet, out_dir: Path, served: Classifie
     markdown = render(report)
     (out_dir / "evaluation.md").write_text(markdown, encoding="utf-8")
     return markdown
+
+
+def _routing_cell(v: dict) -> str:
+    return f"{v['needs_review']:.1%} / {v['right_department']:.1%} / {v['wrong_department']:.1%}"
 
 
 def render(r: dict) -> str:
@@ -261,6 +276,15 @@ def render(r: dict) -> str:
     for name, v in r["routing_by_domain_familiarity"].items():
         lines.append(f"| {name.replace('_', ' ')} | {v['n']} | {v['needs_review']:.1%} | {v['right_department']:.1%} | "
                      f"{v['wrong_department']:.1%} |")
+    if r.get("share_variants"):
+        lines += ["", "A message whose top domain is one of routing.yaml's familiar_domains goes to triage too when "
+                  "the other domains hold at least unfamiliar_share of its probability. At each share (triage / right "
+                  "/ wrong department):", "",
+                  "| unfamiliar share | rare domains | common domains |", "|---|---|---|"]
+        for v in r["share_variants"]:
+            share = "off" if v["unfamiliar_share"] is None else f"{v['unfamiliar_share']:.2f}"
+            lines.append(f"| {share}{' (chosen)' if v['chosen'] else ''} | {_routing_cell(v['rare_domains'])} | "
+                         f"{_routing_cell(v['common_domains'])} |")
     u = r["urgent_as_routed"]
     lines += ["", f"## The urgent flag as routed (citizen/dev, {u['n']} messages, {u['positives']} urgent)", "",
               "route() flags a message when the model's urgent probability reaches routing.yaml's threshold, or "

@@ -132,10 +132,10 @@ def _thresholds(report: dict) -> str:
     overrides = report.get("domain_threshold_overrides") or {}
     out = ", ".join([f"{report['domain_threshold']:.2f}"] + [f"{d} {v:.2f}" for d, v in overrides.items()])
     share = report.get("unfamiliar_share")
-    return out + (f"; unfamiliar share {share:.2f}" if share is not None else "")
+    return out + (f"; unfamiliar share {share:g}" if share is not None else "")
 
 
-SHARE_GRID = (None, 0.1, 0.15, 0.2, 0.3)
+SHARE_GRID = (None, 0.1, 0.125, 0.15, 0.2, 0.3)
 
 
 def _share_variants(p: np.ndarray, y: np.ndarray, familiar: set[int], labels: LabelSet) -> list[dict]:
@@ -282,7 +282,7 @@ def render(r: dict) -> str:
                   "/ wrong department):", "",
                   "| unfamiliar share | rare domains | common domains |", "|---|---|---|"]
         for v in r["share_variants"]:
-            share = "off" if v["unfamiliar_share"] is None else f"{v['unfamiliar_share']:.2f}"
+            share = "off" if v["unfamiliar_share"] is None else f"{v['unfamiliar_share']:g}"
             lines.append(f"| {share}{' (chosen)' if v['chosen'] else ''} | {_routing_cell(v['rare_domains'])} | "
                          f"{_routing_cell(v['common_domains'])} |")
     u = r["urgent_as_routed"]

@@ -1,7 +1,10 @@
 """The real BentoML service (a `minsheng serve` subprocess) on SQLite and on PostgreSQL."""
+import os
+
 import pytest
 from sqlalchemy import func, select
 
+from minsheng.cli import MALLOC_ARENA_MAX
 from minsheng.store import AuditEvent, Prediction, Ticket, make_engine, session_factory
 
 OBVIOUS = [
@@ -130,6 +133,14 @@ def test_info_and_operations_endpoints(server):
         assert "bentoml_service_request" in c.get("/metrics").text
     assert info["model_version"] and len(info["label_version"]) == 12
     assert info["queues"]["triage"] == "人工分拨" and len(info["domains"]) == 15
+
+
+def test_every_server_process_runs_with_few_malloc_arenas(server):
+    """minsheng serve sets MALLOC_ARENA_MAX (unless its environment does) before BentoML starts, so each worker's
+    glibc reads it at its start."""
+    workers = server.processes()
+    assert len(workers) >= 3  # minsheng serve (now bentoml serve), the entry worker and the model worker
+    assert {p.environ().get("MALLOC_ARENA_MAX") for p in workers} == {os.environ.get("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)}
 
 
 def test_restart_keeps_tickets(srv):

@@ -264,6 +264,14 @@ def rss_mb(srv: ServerProcess) -> dict[str, float]:
     return out
 
 
+def _cpu_model() -> str:
+    try:
+        return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
 def machine() -> dict[str, Any]:
     import torch
 
@@ -272,7 +280,10 @@ def machine() -> dict[str, Any]:
     except OSError:
         load = (None,) * 3
     model = json.loads(SHIPPED_MODEL_META.read_text(encoding="utf-8"))
-    return {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+    # the CPU model and the vector instructions torch's kernels use: the same int8 model ran ~3x slower, and
+    # scored a little differently, on a later machine with AVX2 only (bench/README.md, finding 17)
+    return {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "cpu_model": _cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "loadavg_at_start": [round(x, 2) for x in load if x is not None], "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "model_version": model["version"],
             "time": time.strftime("%Y-%m-%d %H:%M:%S %z")}

@@ -18,6 +18,11 @@ RESULTS = HERE / "results"
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 
 
+def _cpu(m: dict) -> str:
+    """The CPU a result was measured on, where it was recorded (results before 2026-12-07 afternoon lack it)."""
+    return f"{m['cpu_model']} ({m['cpu_capability']}) · " if m.get("cpu_capability") else ""
+
+
 def _load(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
@@ -39,7 +44,7 @@ def speed(name: str, title: str) -> list[str]:
     m, b = d["machine"], d["bare_model"]
     out = [f"### {title}", "",
            f"`{name}.json` / `{name}.png` · variant **{d['variant']}** · model {m['model_version']} · {m['time']} · "
-           f"load average {m['loadavg_at_start'][0]} at start, {(d.get('loadavg_at_end') or ['?'])[0]} at end · "
+           f"{_cpu(m)}load average {m['loadavg_at_start'][0]} at start, {(d.get('loadavg_at_end') or ['?'])[0]} at end · "
            f"{d['seconds_per_point']:.0f} s per point after {d['warmup_s']:.0f} s warm-up · run took {d['total_s']:.0f} s",
            "",
            f"Bare model ({b['quantize']}, {b['threads']} torch thread(s)): encoder + heads in chunks of "
@@ -82,7 +87,7 @@ def batch_speed() -> list[str]:
         return []
     m, ours, peer = d["machine"], d["minsheng_classify"], d["peer_pipeline"]
     return ["### Batch classification (`batch_speed.json`)", "",
-            f"model {m['model_version']} · {m['time']} · load average {m['loadavg_at_start'][0]} at start · "
+            f"model {m['model_version']} · {m['time']} · {_cpu(m)}load average {m['loadavg_at_start'][0]} at start · "
             f"{d['n']} messages", "",
             "| system | msg/s | seconds | what it includes |", "|---|---:|---:|---|",
             f"| `minsheng classify` | {ours['msgs_per_s']} | {ours['seconds']} | {ours['includes']} |",
@@ -96,7 +101,7 @@ def variants() -> list[str]:
         return []
     a = d["accuracy"]
     out = ["### Speed-ups measured in-process (`variants.json`)", "",
-           f"model {d['machine']['model_version']} · {d['machine']['time']} · load average "
+           f"model {d['machine']['model_version']} · {d['machine']['time']} · {_cpu(d['machine'])}load average "
            f"{d['machine']['loadavg_at_start'][0]} at start", "",
            "| variant | encoder+heads msg/s | one message ms |", "|---|---:|---:|"]
     for k, v in d["variants"].items():
@@ -118,7 +123,7 @@ def load(name: str, title: str) -> list[str]:
     mem = d["memory"]
     out = [f"### {title}", "",
            f"`{name}.json` · variant **{d.get('variant', 'fp32')}** · {d['clients']} clients, {d['seconds']:.0f} s · "
-           f"{d['machine']['time']} · load average {d['machine']['loadavg_at_start'][0]} at start", "",
+           f"{d['machine']['time']} · {_cpu(d['machine'])}load average {d['machine']['loadavg_at_start'][0]} at start", "",
            "| route | answered/s | p50 ms | p95 ms | p99 ms | statuses |", "|---|---:|---:|---:|---:|---|"]
     for route, p in d["routes"].items():
         st = ", ".join(f"{k}: {v}" for k, v in p["statuses"].items())

@@ -3,6 +3,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from minsheng.core.labels import TASKS, load_labels
 from minsheng.core.routing import (
     Scores,
@@ -191,3 +193,18 @@ def test_praise_is_tagged_as_praise_with_the_models_own_figures():
     assert thanks.sentiment_confidence == 0.1
     polite = route(Scores(scores), labels, None, "感谢您百忙之中查看留言。楼下餐馆油烟很大,请处理")
     assert (polite.sentiment, polite.praise_cues) == ("负面", [])
+
+
+def test_an_unfamiliar_share_that_is_no_share_is_refused(tmp_path):
+    from minsheng.core.labels import LABELS_DIR
+
+    for name in ("taxonomy.csv", "tasks.yaml", "routing.yaml"):
+        (tmp_path / name).write_bytes((LABELS_DIR / name).read_bytes())
+    routing = (tmp_path / "routing.yaml").read_text(encoding="utf-8")
+    assert "unfamiliar_share: " in routing
+    for bad in ("0", "1.5"):
+        changed = "\n".join(f"  unfamiliar_share: {bad}" if line.strip().startswith("unfamiliar_share:") else line
+                            for line in routing.splitlines())
+        (tmp_path / "routing.yaml").write_text(changed, encoding="utf-8")
+        with pytest.raises(ValueError, match="unfamiliar_share"):
+            load_labels(tmp_path)

@@ -99,6 +99,8 @@ def load_labels(directory: Path | str = LABELS_DIR) -> LabelSet:
         raise ValueError(f"routing.yaml familiar_domains: {sorted(set(familiar) - set(values['domain']))} are "
                          "no domains of taxonomy.csv")
     share = routing["thresholds"].get("unfamiliar_share")
+    if share is not None and not 0 < float(share) < 1:
+        raise ValueError(f"routing.yaml unfamiliar_share: {share} is not a probability share between 0 and 1")
     return LabelSet(
         values=values,
         taxonomy=taxonomy,

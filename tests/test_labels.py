@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from minsheng.core.labels import TASKS, load_labels
+from minsheng.core.labels import LABELS_DIR, TASKS, load_labels
 from minsheng.core.routing import (
     Scores,
     find_possible_emergency,
@@ -196,8 +196,6 @@ def test_praise_is_tagged_as_praise_with_the_models_own_figures():
 
 
 def test_an_unfamiliar_share_that_is_no_share_is_refused(tmp_path):
-    from minsheng.core.labels import LABELS_DIR
-
     for name in ("taxonomy.csv", "tasks.yaml", "routing.yaml"):
         (tmp_path / name).write_bytes((LABELS_DIR / name).read_bytes())
     routing = (tmp_path / "routing.yaml").read_text(encoding="utf-8")
